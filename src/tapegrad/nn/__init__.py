@@ -1,0 +1,3 @@
+"""tapegrad.nn: neural-network building blocks (functional ops for now)."""
+
+from . import functional  # noqa: F401

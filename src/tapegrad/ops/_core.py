@@ -1,0 +1,179 @@
+"""The op declaration helpers every op family uses.
+
+An op is a forward computed in NumPy plus a Node subclass (named as PyTorch names it) whose
+`vjp` maps output gradients to input gradients in tapegrad ops. The helpers here turn operands
+into arrays with PyTorch's type promotion, and wrap results, building a Node only when grad
+mode is on and some input requires grad.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd import grad_mode
+from ..autograd.engine import edge_of
+from ..autograd.graph import SavedTensor
+
+_state = grad_mode.state
+_ndarray = np.ndarray
+_asarray = np.asarray
+_FLOAT, _COMPLEX = D.FLOAT, D.COMPLEX
+
+__all__ = [
+    "Tensor", "as_tensor_arg", "binary_operands", "float_operand", "new_node", "wrap", "wrap_view",
+    "save", "save_out", "to_array", "scalar_types",
+]
+
+scalar_types = (numbers.Number, np.bool_, np.number)
+
+
+def to_array(x, dt: D.dtype) -> np.ndarray:
+    """The values of operand x (Tensor, scalar or array-like) as an array of dtype dt."""
+    if isinstance(x, Tensor):
+        a = x._data
+        return a if a.dtype is dt.np else a.astype(dt.np)
+    return np.asarray(x, dtype=dt.np)
+
+
+def as_tensor_arg(x) -> Tensor:
+    """Operands that are not tensors (scalars, lists, ndarrays) become constant tensors."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        return _make(x if x.dtype in D._FROM_NP else x.astype(np.float64))
+    from .._creation import tensor
+
+    return tensor(x)
+
+
+def _operand_dtype(v):
+    """(dtype, tier) of an operand: tier 0 dimensioned tensor, 1 zero-dim, 2 Python scalar."""
+    if isinstance(v, Tensor):
+        return v._dtype, (0 if v._data.ndim else 1)
+    if isinstance(v, np.ndarray):
+        return D.from_numpy_dtype(v.dtype), (0 if v.ndim else 1)
+    return D.scalar_dtype(v), 2
+
+
+def promote(*operands) -> D.dtype:
+    """PyTorch's result dtype for an operation on these operands."""
+    tiers = ([], [], [])
+    for v in operands:
+        d, k = _operand_dtype(v)
+        tiers[k].append(d)
+    return D.result_type_of(*tiers)
+
+
+def binary_operands(x, y):
+    """(x array, y array-or-scalar, result dtype) for an elementwise binary op.
+
+    Python scalars stay Python scalars: NumPy treats them as weakly typed, as PyTorch does.
+    """
+    if isinstance(x, Tensor):
+        xd = x._dtype
+        if isinstance(y, Tensor):
+            yd = y._dtype
+            if xd is yd:
+                return x._data, y._data, xd
+            dt = promote(x, y)
+        elif type(y) is float or type(y) is int or type(y) is bool:
+            yd = D.scalar_dtype(y)
+            if yd.category <= xd.category:
+                return x._data, y, xd
+            dt = D._combine(xd, yd)
+            return to_array(x, dt), y, dt
+        else:
+            if not isinstance(y, (scalar_types, np.ndarray, list, tuple)):
+                raise TypeError(f"unsupported operand type: {type(y).__name__}")
+            dt = promote(x, y)
+            if isinstance(y, np.ndarray) or not isinstance(y, scalar_types):
+                return to_array(x, dt), to_array(y, dt), dt
+            return to_array(x, dt), _scalar_as(y, dt), dt
+        return to_array(x, dt), to_array(y, dt), dt
+    if not isinstance(x, (scalar_types, np.ndarray, list, tuple)):
+        raise TypeError(f"unsupported operand type: {type(x).__name__}")
+    dt = promote(x, y)
+    ya = to_array(y, dt)
+    if isinstance(x, scalar_types) and not isinstance(x, np.ndarray):
+        return _scalar_as(x, dt), ya, dt
+    return to_array(x, dt), ya, dt
+
+
+def _scalar_as(v, dt):
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if dt.category == _COMPLEX:
+        return complex(v)
+    if dt.category == _FLOAT:
+        return float(v)
+    return int(v)
+
+
+def float_operand(x) -> np.ndarray:
+    """The array of x for an op whose result is floating: integers become the default dtype."""
+    a = x._data
+    if x._dtype.category < _FLOAT:
+        return a.astype(D._defaults.float.np)
+    return a
+
+
+def new_node(cls, inputs):
+    """A node of class cls over these inputs, or None when no graph is being recorded."""
+    if not _state.enabled:
+        return None
+    for t in inputs:
+        if isinstance(t, Tensor) and t._requires_grad:
+            break
+    else:
+        return None
+    node = cls()
+    nxt = []
+    meta = []
+    for t in inputs:
+        if isinstance(t, Tensor) and t._requires_grad:
+            nxt.append(edge_of(t))
+            meta.append((t._data.shape, t._dtype))
+        else:
+            nxt.append((None, 0))
+            meta.append(None)
+    node._next = tuple(nxt)
+    node._in_meta = tuple(meta)
+    return node
+
+
+def wrap(arr, node=None) -> Tensor:
+    """A result tensor around arr, recorded as output 0 of node when node is not None."""
+    if type(arr) is not _ndarray:
+        arr = _asarray(arr)
+    if node is None:
+        return _make(arr, None, False)
+    return _make(arr, node, True)
+
+
+def wrap_view(arr, base: Tensor, node=None) -> Tensor:
+    """A result that views base's storage: it shares base's version counter."""
+    out = wrap(arr, node)
+    root = base._base if base._base is not None else base
+    if root._vc is None:
+        from ..autograd.graph import VersionCounter
+
+        root._vc = VersionCounter()
+    out._vc = root._vc
+    out._base = root
+    return out
+
+
+def save(node, *tensors) -> None:
+    """Save operands for backward: tensors through version-checked records, others as they are."""
+    node._saved = tuple(SavedTensor(t) if isinstance(t, Tensor) else t for t in tensors)
+
+
+def save_out(node, out: Tensor, *tensors) -> None:
+    """Save the output (without a reference cycle) followed by other operands."""
+    node._saved = (SavedTensor(out, True),) + tuple(
+        SavedTensor(t) if isinstance(t, Tensor) else t for t in tensors
+    )

@@ -1,0 +1,560 @@
+"""Elementwise arithmetic of two operands, with broadcasting and PyTorch's type promotion.
+
+Gradients are returned at the broadcast shape; the engine sums them back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd.graph import Node
+from ._core import binary_operands, new_node, save, wrap
+
+__all__ = [
+    "add", "sub", "subtract", "multiply", "divide", "clip", "rsub", "mul", "div", "true_divide",
+    "floor_divide", "remainder", "pow",
+    "maximum", "minimum", "where", "clamp", "clamp_min", "clamp_max", "rtruediv", "rpow",
+    "rfloordiv", "rremainder",
+]
+
+
+def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
+    """Run np_fn on promoted operands; record node_cls over (x, y) when needed."""
+    xa, ya, dt = binary_operands(x, y)
+    r = np_fn(xa, ya)
+    if type(r) is not np.ndarray:
+        r = np.asarray(r)
+    if r.dtype is not dt.np and r.dtype != dt.np:
+        r = r.astype(dt.np)
+    node = new_node(node_cls, (x, y))
+    if node is None:
+        return _make(r, None, False)
+    save(node, x if saved_x else None, y if saved_y else None)
+    return _make(r, node, True)
+
+
+def _conj(t):
+    return t.conj() if isinstance(t, Tensor) and t._dtype.category == D.COMPLEX else t
+
+
+# --- add / sub ----------------------------------------------------------------------------
+class AddBackward0(Node):
+    __slots__ = ("alpha",)
+
+    def vjp(self, g):
+        gy = g if self.alpha == 1 else g * _conj(self.alpha)
+        return g, gy
+
+
+class SubBackward0(Node):
+    __slots__ = ("alpha",)
+
+    def vjp(self, g):
+        return g, (-g if self.alpha == 1 else g * -_conj(self.alpha))
+
+
+class RsubBackward1(Node):
+    """y - alpha * x with y a scalar: d/dx = -alpha."""
+
+    __slots__ = ("alpha",)
+
+    def vjp(self, g):
+        return (-g if self.alpha == 1 else g * -_conj(self.alpha)), None
+
+
+def _add_like(x, y, alpha, node_cls, sign):
+    xa, ya, dt = binary_operands(x, y)
+    if alpha != 1:
+        if dt.category < D.FLOAT and isinstance(alpha, float):
+            raise RuntimeError(
+                "For integral input tensors, argument alpha must not be a floating point number."
+            )
+        ya = ya * alpha
+    if dt is D.bool and sign < 0:
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead."
+        )
+    r = np.add(xa, ya) if sign > 0 else np.subtract(xa, ya)
+    if type(r) is not np.ndarray:
+        r = np.asarray(r)
+    if r.dtype != dt.np:
+        r = r.astype(dt.np)
+    node = new_node(node_cls, (x, y))
+    if node is None:
+        return _make(r, None, False)
+    node.alpha = alpha
+    return _make(r, node, True)
+
+
+def add(input, other, *, alpha=1, out=None):  # noqa: A002
+    """input + alpha * other, elementwise with broadcasting.
+
+    >>> import tapegrad
+    >>> tapegrad.add(tapegrad.tensor([1., 2.]), 1.5)
+    tensor([2.5000, 3.5000])
+    """
+    return _maybe_out(_add_like(input, other, alpha, AddBackward0, 1), out)
+
+
+def sub(input, other, *, alpha=1, out=None):  # noqa: A002
+    """input - alpha * other, elementwise with broadcasting."""
+    return _maybe_out(_add_like(input, other, alpha, SubBackward0, -1), out)
+
+
+subtract = sub
+
+
+def rsub(input, other, *, alpha=1):  # noqa: A002
+    """other - alpha * input (the reflected subtraction `other - input`)."""
+    if isinstance(other, Tensor):
+        return sub(other, input, alpha=alpha)
+    xa, ya, dt = binary_operands(input, other)
+    r = np.asarray(np.subtract(ya, xa * alpha if alpha != 1 else xa))
+    if r.dtype != dt.np:
+        r = r.astype(dt.np)
+    node = new_node(RsubBackward1, (input, other))
+    if node is None:
+        return _make(r, None, False)
+    node.alpha = alpha
+    return _make(r, node, True)
+
+
+# --- mul / div ----------------------------------------------------------------------------
+class MulBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, y = self.saved_tensors()
+        nx, ny = self._next
+        gx = g * _conj(y) if nx[0] is not None else None
+        gy = g * _conj(x) if ny[0] is not None else None
+        return gx, gy
+
+
+def mul(input, other, *, out=None):  # noqa: A002
+    """Elementwise product with broadcasting."""
+    return _maybe_out(_binary(np.multiply, MulBackward0, input, other), out)
+
+
+multiply = mul
+
+
+class DivBackward0(Node):
+    # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, y = self.saved_tensors()
+        nx, ny = self._next
+        yc = _conj(y)
+        gx = g / yc if nx[0] is not None else None
+        gy = -g * _conj(x) / (yc * yc) if ny[0] is not None else None
+        return gx, gy
+
+
+class DivBackward2(DivBackward0):
+    __slots__ = ()
+
+
+class DivBackward3(DivBackward0):
+    __slots__ = ()
+
+
+def _true_div_np(a, b):
+    return np.true_divide(a, b)
+
+
+def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
+    """Elementwise division: true division, or rounded with rounding_mode 'trunc' / 'floor'."""
+    if rounding_mode is None:
+        xa, ya, dt = binary_operands(input, other)
+        if dt.category < D.FLOAT:  # int / int divides in the default float dtype
+            dt = D._defaults.float
+            xa = xa.astype(dt.np) if isinstance(xa, np.ndarray) else float(xa)
+            ya = ya.astype(dt.np) if isinstance(ya, np.ndarray) else float(ya)
+        r = np.asarray(np.true_divide(xa, ya))
+        if r.dtype != dt.np:
+            r = r.astype(dt.np)
+        node = new_node(DivBackward0, (input, other))
+        if node is None:
+            return _maybe_out(_make(r, None, False), out)
+        save(node, input, other)
+        return _maybe_out(_make(r, node, True), out)
+    if rounding_mode == "floor":
+        return _maybe_out(floor_divide(input, other), out)
+    if rounding_mode == "trunc":
+        xa, ya, dt = binary_operands(input, other)
+        if dt.category < D.FLOAT:
+            _check_int_zero(ya)
+            q = np.asarray(np.fix(np.true_divide(xa, ya))).astype(dt.np)
+            # exact integer truncation, avoiding float rounding for big ints
+            q = np.asarray(np.sign(xa) * np.sign(ya) * (np.abs(xa) // np.abs(ya))).astype(dt.np)
+        else:
+            q = np.asarray(np.trunc(np.true_divide(xa, ya))).astype(dt.np, copy=False)
+        return _maybe_out(_nondiff("div", q, input, other), out)
+    raise RuntimeError(
+        "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+        f"'{rounding_mode}'"
+    )
+
+
+true_divide = divide = div
+
+
+def rtruediv(input, other):  # noqa: A002
+    """other / input with other a scalar: computed as reciprocal(input) * other (as PyTorch)."""
+    if isinstance(other, Tensor):
+        return div(other, input)
+    if isinstance(other, np.ndarray):
+        return div(_make(other), input)
+    return mul(input.reciprocal(), other)
+
+
+class NotImplementedBackward(Node):
+    """Stands for ops PyTorch does not differentiate; running it raises PyTorch's message."""
+
+    __slots__ = ("op_name",)
+
+    def name(self) -> str:
+        return "NotImplemented"
+
+    def vjp(self, g):
+        raise RuntimeError(f"derivative for aten::{self.op_name} is not implemented")
+
+
+def _nondiff(op_name, r, *inputs):
+    node = new_node(NotImplementedBackward, inputs)
+    if node is None:
+        return _make(r, None, False)
+    node.op_name = op_name
+    return _make(r, node, True)
+
+
+def _check_int_zero(ya):
+    if np.any(np.asarray(ya) == 0):
+        raise RuntimeError("ZeroDivisionError")
+
+
+def floor_divide(input, other, *, out=None):  # noqa: A002
+    """Elementwise floor(input / other); integer inputs give integer results."""
+    xa, ya, dt = binary_operands(input, other)
+    if dt.category < D.FLOAT:
+        _check_int_zero(ya)
+    r = np.asarray(np.floor_divide(xa, ya))
+    if r.dtype != dt.np:
+        r = r.astype(dt.np)
+    return _maybe_out(_nondiff("floor_divide", r, input, other), out)
+
+
+def rfloordiv(input, other):  # noqa: A002
+    xa, ya, dt = binary_operands(other, input)
+    if dt.category < D.FLOAT:
+        _check_int_zero(ya)
+    r = np.asarray(np.floor_divide(xa, ya)).astype(dt.np, copy=False)
+    return _nondiff("floor_divide", r, other, input)
+
+
+class RemainderBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        return g, None
+
+
+class RemainderBackward1(Node):
+    # x - floor(x / y) * y: d/dx = 1, d/dy = -floor(x / y)
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, y = self.saved_tensors()
+        return g, -g * floor_divide(x, y)
+
+
+def remainder(input, other, *, out=None):  # noqa: A002
+    """Python-style modulus: the result has the sign of the divisor."""
+    xa, ya, dt = binary_operands(input, other)
+    if dt.category < D.FLOAT:
+        _check_int_zero(ya)
+    r = np.asarray(np.remainder(xa, ya))
+    if r.dtype != dt.np:
+        r = r.astype(dt.np)
+    if isinstance(other, Tensor):
+        node = new_node(RemainderBackward1, (input, other))
+        if node is not None:
+            save(node, input, other)
+    else:
+        node = new_node(RemainderBackward0, (input, other))
+    return _maybe_out(wrap(r, node), out)
+
+
+def rremainder(input, other):  # noqa: A002
+    xa, ya, dt = binary_operands(other, input)
+    r = np.asarray(np.remainder(xa, ya)).astype(dt.np, copy=False)
+    return _nondiff("remainder", r, other, input)
+
+
+# --- pow ----------------------------------------------------------------------------------
+class PowBackward0(Node):
+    # d/dx x^e = e x^(e-1); e == 0 gives zero (not 0 * x^-1, which is nan at x == 0)
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, e = self.saved_tensors()
+        if e == 0:
+            return g.new_zeros(g.shape), None
+        return g * _conj(x.pow(e - 1) * e), None
+
+
+class PowBackward1(Node):
+    # d/dx = y x^(y-1); d/dy = x^y log x, taken as 0 where x == 0 and y >= 0
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, y = self.saved_tensors()
+        nx, ny = self._next
+        gx = gy = None
+        if nx[0] is not None:
+            gx = where(y == 0, 0.0, g * _conj(y * x.pow(y - 1)))
+        if ny[0] is not None:
+            out = x.pow(y)
+            gy = where((x == 0) & (y.real >= 0 if y.is_complex() else y >= 0), 0.0,
+                       g * _conj(out * x.log()))
+        return gx, gy
+
+
+class PowBackward2(Node):
+    # d/dy base^y = base^y log(base)
+    __slots__ = ()
+
+    def vjp(self, g):
+        base, y = self.saved_tensors()
+        out = pow(base, y)
+        if base == 0:
+            return None, where(y >= 0, 0.0, g * _conj(out * np.log(base)))
+        lb = np.log(complex(base)) if isinstance(base, complex) or base < 0 else np.log(base)
+        return None, g * _conj(out * float(lb) if not isinstance(lb, complex) else out * lb)
+
+
+def _pow_np(a, b):
+    if isinstance(a, np.ndarray) and a.dtype.kind in "iub":
+        bb = np.asarray(b)
+        if bb.dtype.kind in "iu" and np.any(bb < 0):
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return np.power(a, b)
+
+
+def pow(input, exponent, *, out=None):  # noqa: A001,A002
+    """input ** exponent elementwise; either side may be a scalar."""
+    if not isinstance(input, Tensor):
+        return _maybe_out(rpow(exponent, input), out)
+    if isinstance(exponent, Tensor):
+        return _maybe_out(_binary(_pow_np, PowBackward1, input, exponent), out)
+    if isinstance(exponent, np.ndarray):
+        return pow(input, _make(exponent), out=out)
+    return _maybe_out(_binary(_pow_np, PowBackward0, input, exponent), out)
+
+
+def rpow(input, other):  # noqa: A002
+    """other ** input with other a scalar (PyTorch's PowBackward2)."""
+    if isinstance(other, Tensor):
+        return pow(other, input)
+    if isinstance(other, np.ndarray):
+        return pow(_make(other), input)
+    return _binary(_pow_np, PowBackward2, other, input)
+
+
+# --- maximum / minimum / where / clamp ------------------------------------------------------
+class MaximumBackward0(Node):
+    # ties share the gradient equally (PyTorch: half to each side)
+    __slots__ = ()
+    pick = staticmethod(lambda x, y: x > y)
+
+    def vjp(self, g):
+        x, y = self.saved_tensors()
+        win = self.pick(x, y)
+        tie = x == y
+        wx = where(tie, 0.5, where(win, 1.0, 0.0))
+        gx = g * wx
+        gy = g - gx
+        return gx, gy
+
+
+class MinimumBackward0(MaximumBackward0):
+    __slots__ = ()
+    pick = staticmethod(lambda x, y: x < y)
+
+
+def maximum(input, other, *, out=None):  # noqa: A002
+    """Elementwise maximum of two tensors (nan propagates)."""
+    if not isinstance(other, Tensor):
+        raise TypeError(
+            f"maximum(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
+        )
+    return _maybe_out(_binary(np.maximum, MaximumBackward0, input, other), out)
+
+
+def minimum(input, other, *, out=None):  # noqa: A002
+    """Elementwise minimum of two tensors (nan propagates)."""
+    if not isinstance(other, Tensor):
+        raise TypeError(
+            f"minimum(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
+        )
+    return _maybe_out(_binary(np.minimum, MinimumBackward0, input, other), out)
+
+
+max_elementwise = maximum
+
+
+class WhereBackward0(Node):
+    __slots__ = ("cond",)
+
+    def vjp(self, g):
+        c = self.cond
+        nx, ny = self._next
+        gx = where(c, g, 0.0) if nx[0] is not None else None
+        gy = where(c, 0.0, g) if ny[0] is not None else None
+        return None, gx, gy
+
+
+def where(condition, input=None, other=None, *, out=None):  # noqa: A002
+    """Pick input where condition holds, other elsewhere; with one argument, nonzero()."""
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
+                           f"with dtype {D.from_numpy_dtype(cond.dtype).name.capitalize()}")
+    xa, ya, dt = binary_operands(input, other)
+    r = np.asarray(np.where(cond, xa, ya))
+    if r.dtype != dt.np:
+        r = r.astype(dt.np)
+    node = new_node(WhereBackward0, (None, input, other))
+    if node is None:
+        return _maybe_out(_make(r, None, False), out)
+    node.cond = condition if isinstance(condition, Tensor) else _make(cond)
+    return _maybe_out(_make(r, node, True), out)
+
+
+class ClampBackward1(Node):
+    # gradient passes where min <= x <= max (bounds included), zero elsewhere
+    __slots__ = ("lo", "hi")
+
+    def vjp(self, g):
+        (x,) = self.saved_tensors()
+        m = None
+        if self.lo is not None:
+            m = x >= self.lo
+        if self.hi is not None:
+            mh = x <= self.hi
+            m = mh if m is None else m & mh
+        return g * m
+
+
+class ClampBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, lo, hi = self.saved_tensors()
+        m = None
+        gl = gh = None
+        if lo is not None:
+            m = x >= lo
+            gl = where(m, 0.0, g)
+        if hi is not None:
+            mh = x <= hi
+            gh = where(mh, 0.0, g)
+            if gl is not None:
+                gh = where(m, gh, 0.0)
+            m = mh if m is None else m & mh
+        return g * m, gl, gh
+
+
+class ClampMinBackward0(ClampBackward1):
+    __slots__ = ()
+
+
+class ClampMaxBackward0(ClampBackward1):
+    __slots__ = ()
+
+
+def clamp(input, min=None, max=None, *, out=None):  # noqa: A001,A002
+    """Limit values to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None"
+                           .replace("torch.", "tapegrad."))
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = input
+        with_no = __import__("tapegrad").no_grad
+        with with_no():
+            if min is not None:
+                r = maximum(r, min if isinstance(min, Tensor) else _make(np.asarray(min)))
+            if max is not None:
+                r = minimum(r, max if isinstance(max, Tensor) else _make(np.asarray(max)))
+        node = new_node(ClampBackward0, (input, min, max))
+        if node is None:
+            return _maybe_out(r, out)
+        save(node, input, min, max)
+        return _maybe_out(_make(r._data, node, True), out)
+    a = input._data
+    dt = input._dtype
+    for b in (min, max):
+        if b is not None:
+            dt = D._combine(dt, D.scalar_dtype(b))
+    if dt is not input._dtype:
+        a = a.astype(dt.np)
+    r = a
+    if min is not None:
+        r = np.maximum(r, min)
+    if max is not None:
+        r = np.minimum(r, max)
+    r = np.asarray(r)
+    if r is a:
+        r = a.copy()
+    if r.dtype != dt.np:
+        r = r.astype(dt.np)
+    # nan inputs stay nan (np.maximum already propagates them)
+    cls = ClampBackward1
+    node = new_node(cls, (input,))
+    if node is None:
+        return _maybe_out(_make(r, None, False), out)
+    node.lo, node.hi = min, max
+    save(node, input)
+    return _maybe_out(_make(r, node, True), out)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):  # noqa: A002
+    if isinstance(min, Tensor):
+        return clamp(input, min=min)
+    r = np.asarray(np.maximum(input._data, min))
+    node = new_node(ClampMinBackward0, (input,))
+    if node is None:
+        return _make(r.astype(input._data.dtype, copy=False))
+    node.lo, node.hi = min, None
+    save(node, input)
+    return _make(r.astype(input._data.dtype, copy=False), node, True)
+
+
+def clamp_max(input, max):  # noqa: A002
+    if isinstance(max, Tensor):
+        return clamp(input, max=max)
+    r = np.asarray(np.minimum(input._data, max))
+    node = new_node(ClampMaxBackward0, (input,))
+    if node is None:
+        return _make(r.astype(input._data.dtype, copy=False))
+    node.lo, node.hi = None, max
+    save(node, input)
+    return _make(r.astype(input._data.dtype, copy=False), node, True)
+
+
+def _maybe_out(res, out):
+    if out is None:
+        return res
+    from .inplace import copy_out
+
+    return copy_out(out, res)

@@ -1,0 +1,279 @@
+"""Shape ops that are views of their input: reshape/view, expand, permute, transpose,
+squeeze/unsqueeze, and sum_to_size (expand's reverse pair, used by the engine)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor, _wrap_dim
+from ..autograd.graph import Node
+from ._core import new_node, wrap, wrap_view
+
+__all__ = ["reshape", "view", "expand", "permute", "transpose", "t", "unsqueeze", "squeeze",
+           "sum_to_size", "infer_size", "expand_as", "broadcast_to", "view_as", "reshape_as",
+           "swapaxes", "swapdims"]
+
+
+def _sizes(size):
+    """Accept f(2, 3), f((2, 3)) and f([2, 3]) as PyTorch does."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def infer_size(shape, numel: int) -> tuple:
+    """Resolve one -1 in shape from numel, with PyTorch's messages."""
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    for s in shape:
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if neg:
+        if known == 0 or numel % known:
+            raise RuntimeError(
+                f"shape '[{', '.join(str(s) for s in shape)}]' is invalid for input of size {numel}"
+            )
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise RuntimeError(
+            f"shape '[{', '.join(str(s) for s in shape)}]' is invalid for input of size {numel}"
+        )
+    return shape
+
+
+class ViewBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        return g.reshape(self._in_meta[0][0])
+
+
+class UnsafeViewBackward0(ViewBackward0):
+    __slots__ = ()
+
+
+def view(input: Tensor, *shape) -> Tensor:  # noqa: A002
+    """A tensor of another shape over the same values (must be expressible as a view)."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
+        return _view_dtype(input, shape[0])
+    shape = infer_size(_sizes(shape), input._data.size)
+    a = input._data
+    try:
+        r = np.reshape(a, shape, copy=False)
+    except ValueError:
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        ) from None
+    return wrap_view(r, input, new_node(ViewBackward0, (input,)))
+
+
+def _view_dtype(input, dtype):
+    raise NotImplementedError("tapegrad: Tensor.view(dtype) is not supported yet")
+
+
+def reshape(input: Tensor, *shape) -> Tensor:  # noqa: A002
+    """A tensor of another shape with the same values: a view when possible, else a copy."""
+    shape = infer_size(_sizes(shape), input._data.size)
+    a = input._data
+    if shape == a.shape and input._grad_fn is None and not input._requires_grad:
+        return wrap_view(a.view(), input)
+    try:
+        r = np.reshape(a, shape, copy=False)
+        return wrap_view(r, input, new_node(ViewBackward0, (input,)))
+    except ValueError:
+        r = np.reshape(np.ascontiguousarray(a), shape)
+        return wrap(r, new_node(UnsafeViewBackward0, (input,)))
+
+
+def view_as(input, other):  # noqa: A002
+    return view(input, other.shape)
+
+
+def reshape_as(input, other):  # noqa: A002
+    return reshape(input, other.shape)
+
+
+class ExpandBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        return g.sum_to_size(self._in_meta[0][0])
+
+
+def expand(input: Tensor, *sizes) -> Tensor:  # noqa: A002
+    """Broadcast to a larger shape without copying (-1 keeps a dimension's size)."""
+    sizes = _sizes(sizes)
+    a = input._data
+    if len(sizes) < a.ndim:
+        raise RuntimeError(
+            f"expand(torch.{input._dtype._legacy}{{[{', '.join(str(s) for s in a.shape)}]}}, "
+            f"size=[{', '.join(str(s) for s in sizes)}]): the number of sizes provided "
+            f"({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
+            f"({a.ndim})".replace("torch.", "tapegrad.")
+        )
+    lead = len(sizes) - a.ndim
+    target = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({s}) isn't allowed in a leading, "
+                    "non-existing dimension 0"
+                )
+            target.append(s)
+            continue
+        cur = a.shape[i - lead]
+        if s == -1:
+            s = cur
+        elif cur != s and cur != 1:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({s}) must match the existing size ({cur}) at "
+                f"non-singleton dimension {i}.  Target sizes: "
+                f"[{', '.join(str(v) for v in sizes)}].  Tensor sizes: "
+                f"[{', '.join(str(v) for v in a.shape)}]"
+            )
+        target.append(s)
+    r = np.broadcast_to(a, tuple(target))
+    return wrap_view(r, input, new_node(ExpandBackward0, (input,)))
+
+
+def expand_as(input, other):  # noqa: A002
+    return expand(input, other.shape)
+
+
+def broadcast_to(input, size):  # noqa: A002
+    return expand(input, size)
+
+
+def sum_to_size(input: Tensor, *size) -> Tensor:  # noqa: A002
+    """Sum input down to `size`, the reverse of expand (used to undo broadcasting)."""
+    shape = _sizes(size)
+    a = input._data
+    lead = a.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and a.shape[lead + i] != 1
+    )
+    if not dims:
+        return input
+    r = input.sum(dims, keepdim=True)
+    if lead:
+        r = r.view(shape)
+    return r
+
+
+class PermuteBackward0(Node):
+    __slots__ = ("dims",)
+
+    def vjp(self, g):
+        inv = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inv[d] = i
+        return g.permute(inv)
+
+
+def permute(input: Tensor, *dims) -> Tensor:  # noqa: A002
+    """Reorder dimensions (a view)."""
+    dims = _sizes(dims)
+    n = input._data.ndim
+    if len(dims) != n:
+        raise RuntimeError(
+            "permute(sparse_coo): number of dimensions in the tensor input does not match the "
+            f"length of the desired ordering of dimensions i.e. input.dim() = {n} is not equal "
+            f"to len(dims) = {len(dims)}"
+        )
+    dims = tuple(_wrap_dim(d, n) for d in dims)
+    if len(set(dims)) != n:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    node = new_node(PermuteBackward0, (input,))
+    if node is not None:
+        node.dims = dims
+    return wrap_view(np.transpose(input._data, dims), input, node)
+
+
+class TransposeBackward0(Node):
+    __slots__ = ("d0", "d1")
+
+    def vjp(self, g):
+        return g.transpose(self.d0, self.d1)
+
+
+class TBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        return g.t()
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:  # noqa: A002
+    """Swap two dimensions (a view)."""
+    n = input._data.ndim
+    d0, d1 = _wrap_dim(dim0, n), _wrap_dim(dim1, n)
+    node = new_node(TransposeBackward0, (input,))
+    if node is not None:
+        node.d0, node.d1 = d0, d1
+    r = np.swapaxes(input._data, d0, d1) if n else input._data.view()
+    return wrap_view(r, input, node)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input: Tensor) -> Tensor:  # noqa: A002
+    """Transpose a tensor of at most 2 dimensions."""
+    n = input._data.ndim
+    if n > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {n}D")
+    return wrap_view(input._data.T, input, new_node(TBackward0, (input,)))
+
+
+class UnsqueezeBackward0(Node):
+    __slots__ = ("dim",)
+
+    def vjp(self, g):
+        return g.squeeze(self.dim)
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:  # noqa: A002
+    """Insert a dimension of size 1 at dim (a view)."""
+    n = input._data.ndim + 1
+    d = _wrap_dim(dim, n)
+    node = new_node(UnsqueezeBackward0, (input,))
+    if node is not None:
+        node.dim = d
+    return wrap_view(np.expand_dims(input._data, d), input, node)
+
+
+class SqueezeBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        return g.reshape(self._in_meta[0][0])
+
+
+class SqueezeBackward1(SqueezeBackward0):
+    __slots__ = ()
+
+
+class SqueezeBackward2(SqueezeBackward0):
+    __slots__ = ()
+
+
+def squeeze(input: Tensor, dim=None) -> Tensor:  # noqa: A002
+    """Remove dimensions of size 1 (all, or those listed in dim that have size 1)."""
+    a = input._data
+    if dim is None:
+        axes = tuple(i for i, s in enumerate(a.shape) if s == 1)
+        cls = SqueezeBackward0
+    else:
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        axes = tuple(_wrap_dim(d, a.ndim) for d in dims)
+        axes = tuple(d for d in axes if a.ndim and a.shape[d] == 1)
+        cls = SqueezeBackward2 if isinstance(dim, (tuple, list)) else SqueezeBackward1
+    r = np.squeeze(a, axes) if axes else a.view()
+    return wrap_view(r, input, new_node(cls, (input,)))

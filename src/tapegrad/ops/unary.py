@@ -1,0 +1,170 @@
+"""Elementwise functions of one tensor.
+
+Each is declared once by its NumPy forward and its local linear map `lin(g, x, out)`, the
+product of g with f'(x) written in tapegrad ops. The vjp is `lin(g)` for real inputs (and
+`conj(lin(conj(g)))` for complex, PyTorch's conjugate-Wirtinger convention); the jvp is `lin(t)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd.engine import edge_of
+from ..autograd.graph import FREED, Node, SavedTensor
+from ._core import _state, as_tensor_arg
+
+__all__ = ["UNARY", "declare_unary"]
+
+UNARY: dict = {}  # public name -> op function, for binding and for the op table
+
+
+class UnaryNode(Node):
+    """Backward of an elementwise op: g times the derivative, which `lin` declares."""
+
+    __slots__ = ()
+    saves = "x"  # "x": the input is saved; "out": the output; "both"
+
+    @staticmethod
+    def lin(g, x, out):  # pragma: no cover - overridden by each declaration
+        raise NotImplementedError
+
+    def _operands(self):
+        saved = self._saved
+        if saved is FREED:
+            self.saved_tensors()  # raises PyTorch's message
+        v = saved[0].unpack(self)
+        if self.saves == "x":
+            return v, None
+        if self.saves == "out":
+            return None, v
+        return v, saved[1].unpack(self)
+
+    def vjp(self, g):
+        x, out = self._operands()
+        if g._dtype.category == D.COMPLEX:
+            return self.lin(g.conj(), x, out).conj()
+        return self.lin(g, x, out)
+
+    def jvp(self, t):
+        x, out = self._operands()
+        return self.lin(t, x, out)
+
+
+def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_out=False):
+    """Declare an elementwise op: its forward `np_fn` and derivative map `lin(g, x, out)`.
+
+    keeps_int: integer inputs keep their dtype (abs, neg); otherwise they are promoted to the
+    default float dtype first, as PyTorch does for exp, sin and the like.
+    """
+    node_cls = type(node_name, (UnaryNode,), {"__slots__": (), "lin": staticmethod(lin),
+                                             "saves": saves})
+    default = D._defaults
+    FLOAT = D.FLOAT  # noqa: N806
+
+    def op(x, *, out=None):
+        if not isinstance(x, Tensor):
+            x = as_tensor_arg(x)
+        a = x._data
+        if not keeps_int and x._dtype.category < FLOAT:
+            a = a.astype(default.float.np)
+        r = np_fn(a)
+        if type(r) is not np.ndarray:
+            r = np.asarray(r)
+        if _state.enabled and x._requires_grad and lin is not None:
+            node = node_cls()
+            node._next = (edge_of(x),)
+            node._in_meta = ((a.shape, x._dtype),)
+            res = _make(r, node, True)
+            if saves == "x":
+                node._saved = (SavedTensor(x),)
+            elif saves == "out":
+                node._saved = (SavedTensor(res, True),)
+            elif saves == "both":
+                node._saved = (SavedTensor(x), SavedTensor(res, True))
+            else:
+                node._saved = ()
+        else:
+            res = _make(r, None, False)
+        if out is not None:
+            from .inplace import copy_out
+
+            return copy_out(out, res)
+        return res
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (backward node {node_name})."
+    op.node_class = node_cls
+    UNARY[name] = op
+    return op
+
+
+def _zeros(g, x, out):
+    return g.new_zeros(g.shape)
+
+
+def _relu_np(a):
+    return np.maximum(a, 0, dtype=a.dtype) if a.dtype != np.bool_ else a.copy()
+
+
+def _sign_np(a):
+    return np.sign(a) if a.dtype != np.bool_ else a.copy()
+
+
+def _sgn_np(a):
+    if np.iscomplexobj(a):
+        m = np.abs(a)
+        return np.where(m == 0, 0, a / np.where(m == 0, 1, m)).astype(a.dtype)
+    return _sign_np(a)
+
+
+def _rsqrt_np(a):
+    return 1.0 / np.sqrt(a)
+
+
+def _sigmoid_np(a):
+    # 1 / (1 + e^-a), computed without overflow for large |a|.
+    return (1.0 / (1.0 + np.exp(-a))).astype(a.dtype, copy=False)
+
+
+def _neg_np(a):
+    if a.dtype == np.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+            "invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    return np.negative(a)
+
+
+def _abs_np(a):
+    return np.abs(a) if a.dtype != np.bool_ else a.copy()
+
+
+# name, forward, node, lin(g, x, out), what is saved
+neg = declare_unary("neg", _neg_np, "NegBackward0", lambda g, x, out: -g, "none", True)
+abs = declare_unary("abs", _abs_np, "AbsBackward0",  # noqa: A001
+                    lambda g, x, out: g * x.sgn(), "x", True)
+# sign and sgn are piecewise constant: their gradient is zero everywhere.
+sign = declare_unary("sign", _sign_np, "SignBackward0", _zeros, "none", True)
+sgn = declare_unary("sgn", _sgn_np, "SgnBackward0", _zeros, "none", True)
+exp = declare_unary("exp", np.exp, "ExpBackward0", lambda g, x, out: g * out, "out")
+log = declare_unary("log", np.log, "LogBackward0", lambda g, x, out: g / x, "x")
+log1p = declare_unary("log1p", np.log1p, "Log1PBackward0", lambda g, x, out: g / (x + 1), "x")
+expm1 = declare_unary("expm1", np.expm1, "Expm1Backward0", lambda g, x, out: g * (out + 1), "out")
+sqrt = declare_unary("sqrt", np.sqrt, "SqrtBackward0", lambda g, x, out: g / (out * 2), "out")
+# d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 out^3
+rsqrt = declare_unary("rsqrt", _rsqrt_np, "RsqrtBackward0",
+                      lambda g, x, out: g * out.pow(3) * -0.5, "out")
+sin = declare_unary("sin", np.sin, "SinBackward0", lambda g, x, out: g * x.cos(), "x")
+cos = declare_unary("cos", np.cos, "CosBackward0", lambda g, x, out: -(g * x.sin()), "x")
+# tan' = 1 + tan^2, tanh' = 1 - tanh^2, sigmoid' = s (1 - s): all in terms of the output.
+tan = declare_unary("tan", np.tan, "TanBackward0", lambda g, x, out: g * (out * out + 1), "out")
+tanh = declare_unary("tanh", np.tanh, "TanhBackward0", lambda g, x, out: g * (1 - out * out), "out")
+sigmoid = declare_unary("sigmoid", _sigmoid_np, "SigmoidBackward0",
+                        lambda g, x, out: g * (out * (1 - out)), "out")
+# relu'(0) = 0: the mask is taken on the output, strictly positive.
+relu = declare_unary("relu", _relu_np, "ReluBackward0", lambda g, x, out: g * (out > 0), "out",
+                     True)
+reciprocal = declare_unary("reciprocal", np.reciprocal, "ReciprocalBackward0",
+                           lambda g, x, out: -(g * (out * out)), "out")
