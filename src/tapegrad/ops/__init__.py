@@ -1,18 +1,35 @@
-"""The op registry: every op family is imported here and bound onto Tensor as methods and
-operators. Functions are looked up by object, never by string name, on the hot path."""
+"""The op registry: every op family module in this package is imported here, its public
+functions (its `__all__`) become `tapegrad.<name>`, and its `METHODS` dict (method name ->
+function) is bound onto Tensor. A new family file needs no edit here."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from .._tensor import Tensor
-from . import binary, compare, convert, inplace, reduction, shape, unary
-from .binary import *  # noqa: F403
-from .compare import *  # noqa: F403
-from .convert import *  # noqa: F403
-from .reduction import *  # noqa: F403
-from .shape import *  # noqa: F403
+from . import binary, compare, convert, inplace
 from .unary import UNARY
 
+FAMILIES = []
+__all__: list[str] = []
+
+
+def _load_families() -> None:
+    g = globals()
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        FAMILIES.append(mod)
+        for name in getattr(mod, "__all__", ()):
+            g[name] = getattr(mod, name)
+            __all__.append(name)
+
+
+_load_families()
 globals().update(UNARY)
+__all__ += list(UNARY)
 
 # Tensor methods that are the function of the same name.
 _SAME_NAME = [
@@ -31,11 +48,12 @@ _SAME_NAME = [
 def _bind() -> None:
     g = globals()
     for name in _SAME_NAME:
-        setattr(Tensor, name, g[name] if name in g else getattr(convert, name))
+        setattr(Tensor, name, g[name])
     for name, fn in UNARY.items():
         setattr(Tensor, name, fn)
-    for name, fn in inplace.INPLACE.items():
-        setattr(Tensor, name, fn)
+    for mod in FAMILIES:
+        for name, fn in getattr(mod, "METHODS", {}).items():
+            setattr(Tensor, name, fn)
     T = Tensor  # noqa: N806
     T.float, T.double, T.half = convert.float_, convert.double, convert.half
     T.long, T.int, T.short, T.char = convert.long, convert.int_, convert.short, convert.char

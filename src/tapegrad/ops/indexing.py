@@ -6,7 +6,7 @@ import numpy as np
 
 from .._tensor import Tensor
 
-__all__ = ["normalize_index"]
+__all__: list[str] = []
 
 
 def normalize_index(index, x: Tensor):

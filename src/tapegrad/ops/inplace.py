@@ -16,7 +16,7 @@ from ..autograd.grad_mode import no_grad
 
 _state = grad_mode.state
 
-__all__ = ["check_inplace", "write_result", "copy_out"]
+__all__: list[str] = []  # internal helpers only; the ops are bound through METHODS
 
 
 def check_inplace(t: Tensor, *others) -> None:
@@ -180,3 +180,4 @@ def setitem(self: Tensor, index, value) -> None:
 
 
 INPLACE.update({"zero_": zero_, "fill_": fill_, "copy_": copy_, "__setitem__": setitem})
+METHODS = INPLACE

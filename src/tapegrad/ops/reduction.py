@@ -9,7 +9,7 @@ from .._tensor import Tensor, _wrap_dim
 from ..autograd.graph import Node
 from ._core import as_tensor_arg, new_node, wrap
 
-__all__ = ["sum", "mean", "reduce_dims", "restore_dims"]
+__all__ = ["sum", "mean"]
 
 
 def reduce_dims(dim, ndim: int) -> tuple:

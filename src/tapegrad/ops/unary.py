@@ -15,7 +15,7 @@ from ..autograd.engine import edge_of
 from ..autograd.graph import FREED, Node, SavedTensor
 from ._core import _state, as_tensor_arg
 
-__all__ = ["UNARY", "declare_unary"]
+__all__: list[str] = []  # the ops themselves are exported through UNARY
 
 UNARY: dict = {}  # public name -> op function, for binding and for the op table
 
