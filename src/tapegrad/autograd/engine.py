@@ -46,7 +46,8 @@ def modified_message(saved, node) -> str:
     )
     return (
         "one of the variables needed for gradient computation has been modified by an inplace "
-        f"operation: {what} is at version {saved.vc.value}; expected version {saved.version} "
+        f"operation: {what} is at version {saved.current_version()}; expected version "
+        f"{saved.version} "
         f"instead. {hint}"
     )
 

@@ -47,35 +47,47 @@ class VersionCounter:
 class SavedTensor:
     """A tensor saved for backward, with the version it had when saved.
 
-    Outputs of the node itself are saved as their array and rebuilt on unpack with the node as
-    grad_fn, so no Node -> Tensor -> Node reference cycle is created.
+    An input is kept as the tensor itself (so `grad_fn._saved_self is x`). An output of the
+    node itself is kept as its array and rebuilt on unpack with the node as grad_fn, so no
+    Node -> Tensor -> Node reference cycle is created.
     """
 
-    __slots__ = ("tensor", "data", "version", "vc", "output_nr", "requires_grad")
+    __slots__ = ("tensor", "version", "data", "vc", "output_nr", "requires_grad")
 
     def __init__(self, t, is_output: bool = False) -> None:
         vc = t._vc
-        if vc is None:
-            vc = t._vc = VersionCounter()
-        self.vc = vc
-        self.version = vc.value
         if is_output:
+            if vc is None:
+                vc = t._vc = VersionCounter()
             self.tensor = None
+            self.vc = vc
+            self.version = vc.value
             self.data = t._data
             self.output_nr = t._output_nr
             self.requires_grad = t._requires_grad
         else:
             self.tensor = t
-            self.data = None
+            self.version = 0 if vc is None else vc.value
+
+    def current_version(self) -> int:
+        if self.tensor is None:
+            return self.vc.value
+        vc = self.tensor._vc
+        return 0 if vc is None else vc.value
 
     def unpack(self, node):
+        t = self.tensor
+        if t is not None:
+            vc = t._vc
+            if vc is not None and vc.value != self.version:
+                from .engine import modified_message
+
+                raise RuntimeError(modified_message(self, node))
+            return t
         if self.vc.value != self.version:
             from .engine import modified_message
 
             raise RuntimeError(modified_message(self, node))
-        t = self.tensor
-        if t is not None:
-            return t
         from .._tensor import _make
 
         out = _make(self.data, node if self.requires_grad else None, self.requires_grad)

@@ -21,11 +21,12 @@ from ..autograd.graph import SavedTensor
 _state = grad_mode.state
 _ndarray = np.ndarray
 _asarray = np.asarray
-_FLOAT, _COMPLEX = D.FLOAT, D.COMPLEX
+_INT, _FLOAT, _COMPLEX = D.INT, D.FLOAT, D.COMPLEX
+_NO_EDGE = (None, 0)
 
 __all__ = [
-    "Tensor", "as_tensor_arg", "binary_operands", "float_operand", "new_node", "wrap", "wrap_view",
-    "save", "save_out", "to_array", "scalar_types",
+    "Tensor", "as_tensor_arg", "binary_operands", "float_operand", "new_node", "node2", "wrap",
+    "wrap_view", "save", "save_out", "to_array", "scalar_types",
 ]
 
 scalar_types = (numbers.Number, np.bool_, np.number)
@@ -75,10 +76,23 @@ def binary_operands(x, y):
     """
     if isinstance(x, Tensor):
         xd = x._dtype
+        ty = type(y)
+        # fast paths: a float tensor with a Python float/int, or two tensors of one dtype
+        if ty is float:
+            if xd.category >= _FLOAT:
+                return x._data, y, xd
+        elif ty is int:
+            if xd.category >= _INT:
+                return x._data, y, xd
+        elif isinstance(y, Tensor) and y._dtype is xd:
+            return x._data, y._data, xd
+    return _binary_operands_slow(x, y)
+
+
+def _binary_operands_slow(x, y):
+    if isinstance(x, Tensor):
+        xd = x._dtype
         if isinstance(y, Tensor):
-            yd = y._dtype
-            if xd is yd:
-                return x._data, y._data, xd
             dt = promote(x, y)
         elif type(y) is float or type(y) is int or type(y) is bool:
             yd = D.scalar_dtype(y)
@@ -142,6 +156,31 @@ def new_node(cls, inputs):
             meta.append(None)
     node._next = tuple(nxt)
     node._in_meta = tuple(meta)
+    return node
+
+
+def node2(cls, x, y):
+    """new_node for two operands (either may be a non-tensor), without building tuples
+    when nothing is recorded: the common case of every binary op."""
+    if not _state.enabled:
+        return None
+    xr = isinstance(x, Tensor) and x._requires_grad
+    yr = isinstance(y, Tensor) and y._requires_grad
+    if not (xr or yr):
+        return None
+    node = cls()
+    if xr:
+        ex = edge_of(x)
+        mx = (x._data.shape, x._dtype)
+    else:
+        ex, mx = _NO_EDGE, None
+    if yr:
+        ey = edge_of(y)
+        my = (y._data.shape, y._dtype)
+    else:
+        ey, my = _NO_EDGE, None
+    node._next = (ex, ey)
+    node._in_meta = (mx, my)
     return node
 
 

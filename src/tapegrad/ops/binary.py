@@ -9,8 +9,12 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
-from ..autograd.graph import Node
-from ._core import binary_operands, new_node, save, wrap
+from ..autograd.graph import Node, SavedTensor
+from ._core import binary_operands, new_node, node2, save, wrap
+
+_ndarray = np.ndarray
+_np_add, _np_sub = np.add, np.subtract
+_bool = D.bool
 
 __all__ = [
     "add", "sub", "subtract", "multiply", "divide", "clip", "rsub", "mul", "div", "true_divide",
@@ -24,14 +28,16 @@ def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
     """Run np_fn on promoted operands; record node_cls over (x, y) when needed."""
     xa, ya, dt = binary_operands(x, y)
     r = np_fn(xa, ya)
-    if type(r) is not np.ndarray:
+    if type(r) is not _ndarray:
         r = np.asarray(r)
-    if r.dtype is not dt.np and r.dtype != dt.np:
-        r = r.astype(dt.np)
-    node = new_node(node_cls, (x, y))
+    npd = dt.np
+    if r.dtype is not npd and r.dtype != npd:
+        r = r.astype(npd)
+    node = node2(node_cls, x, y)
     if node is None:
         return _make(r, None, False)
-    save(node, x if saved_x else None, y if saved_y else None)
+    node._saved = (SavedTensor(x) if saved_x and isinstance(x, Tensor) else x if saved_x else None,
+                   SavedTensor(y) if saved_y and isinstance(y, Tensor) else y if saved_y else None)
     return _make(r, node, True)
 
 
@@ -77,12 +83,13 @@ def _add_like(x, y, alpha, node_cls, sign):
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
             "or `logical_xor()` operator instead."
         )
-    r = np.add(xa, ya) if sign > 0 else np.subtract(xa, ya)
-    if type(r) is not np.ndarray:
+    r = _np_add(xa, ya) if sign > 0 else _np_sub(xa, ya)
+    if type(r) is not _ndarray:
         r = np.asarray(r)
-    if r.dtype != dt.np:
-        r = r.astype(dt.np)
-    node = new_node(node_cls, (x, y))
+    npd = dt.np
+    if r.dtype is not npd and r.dtype != npd:
+        r = r.astype(npd)
+    node = node2(node_cls, x, y)
     if node is None:
         return _make(r, None, False)
     node.alpha = alpha

@@ -13,7 +13,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.engine import edge_of
 from ..autograd.graph import FREED, Node, SavedTensor
-from ._core import _state, as_tensor_arg
+from ._core import _state, as_tensor_arg, node2
 
 __all__: list[str] = []  # the ops themselves are exported through UNARY
 
@@ -141,6 +141,58 @@ def _abs_np(a):
     return np.abs(a) if a.dtype != np.bool_ else a.copy()
 
 
+# --- fused backward primitives ----------------------------------------------------------
+# A rule like tanh's, g * (1 - out^2), would cost three ops per backward step; PyTorch gives
+# these their own differentiable ops (tanh_backward, ...), and so do we: one NumPy expression
+# forward, and a vjp in tapegrad ops so that higher derivatives still work.
+
+
+class TanhBackwardBackward0(Node):
+    # f(g, y) = g (1 - y^2): df/dg = 1 - y^2, df/dy = -2 g y
+    __slots__ = ()
+
+    def vjp(self, gg):
+        g, y = self.saved_tensors()
+        return tanh_backward(gg, y), -2 * gg * g * y
+
+
+class SigmoidBackwardBackward0(Node):
+    # f(g, y) = g y (1 - y): df/dg = y (1 - y), df/dy = g (1 - 2 y)
+    __slots__ = ()
+
+    def vjp(self, gg):
+        g, y = self.saved_tensors()
+        return sigmoid_backward(gg, y), gg * g * (1 - 2 * y)
+
+
+class ThresholdBackwardBackward0(Node):
+    # f(g, y) = g where y > 0 else 0: linear in g with a constant mask, zero in y
+    __slots__ = ()
+
+    def vjp(self, gg):
+        (y,) = self.saved_tensors()
+        return threshold_backward(gg, y), None
+
+
+def _fused(node_cls, np_fn, saves_g: bool):
+    def op(g, y):
+        r = np_fn(g._data, y._data)
+        if r.dtype != g._data.dtype:
+            r = r.astype(g._data.dtype)
+        node = node2(node_cls, g, y)
+        if node is None:
+            return _make(r, None, False)
+        node._saved = (SavedTensor(g), SavedTensor(y)) if saves_g else (SavedTensor(y),)
+        return _make(r, node, True)
+
+    return op
+
+
+tanh_backward = _fused(TanhBackwardBackward0, lambda g, y: g * (1 - y * y), True)
+sigmoid_backward = _fused(SigmoidBackwardBackward0, lambda g, y: g * (y * (1 - y)), True)
+threshold_backward = _fused(ThresholdBackwardBackward0, lambda g, y: np.where(y > 0, g, 0), False)
+
+
 # name, forward, node, lin(g, x, out), what is saved
 neg = declare_unary("neg", _neg_np, "NegBackward0", lambda g, x, out: -g, "none", True)
 abs = declare_unary("abs", _abs_np, "AbsBackward0",  # noqa: A001
@@ -160,11 +212,12 @@ sin = declare_unary("sin", np.sin, "SinBackward0", lambda g, x, out: g * x.cos()
 cos = declare_unary("cos", np.cos, "CosBackward0", lambda g, x, out: -(g * x.sin()), "x")
 # tan' = 1 + tan^2, tanh' = 1 - tanh^2, sigmoid' = s (1 - s): all in terms of the output.
 tan = declare_unary("tan", np.tan, "TanBackward0", lambda g, x, out: g * (out * out + 1), "out")
-tanh = declare_unary("tanh", np.tanh, "TanhBackward0", lambda g, x, out: g * (1 - out * out), "out")
+tanh = declare_unary("tanh", np.tanh, "TanhBackward0", lambda g, x, out: tanh_backward(g, out),
+                     "out")
 sigmoid = declare_unary("sigmoid", _sigmoid_np, "SigmoidBackward0",
-                        lambda g, x, out: g * (out * (1 - out)), "out")
+                        lambda g, x, out: sigmoid_backward(g, out), "out")
 # relu'(0) = 0: the mask is taken on the output, strictly positive.
-relu = declare_unary("relu", _relu_np, "ReluBackward0", lambda g, x, out: g * (out > 0), "out",
-                     True)
+relu = declare_unary("relu", _relu_np, "ReluBackward0",
+                     lambda g, x, out: threshold_backward(g, out), "out", True)
 reciprocal = declare_unary("reciprocal", np.reciprocal, "ReciprocalBackward0",
                            lambda g, x, out: -(g * (out * out)), "out")
