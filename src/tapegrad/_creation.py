@@ -1,20 +1,26 @@
-"""Tensor creation: tensor, as_tensor, from_numpy, zeros, ones, full, arange, ... and the
-*_like forms. Random creation lives in _random.py."""
+"""Tensor creation: tensor, as_tensor, asarray, from_numpy, zeros, ones, full, empty, eye and
+the *_like forms. Turning Python data into values lives in _tensor_new.py, the range
+factories (arange, linspace, ...) in _creation_range.py, random creation in _random.py."""
 
 from __future__ import annotations
 
-import warnings
+import builtins
+import operator
 
 import numpy as np
 
 from . import _dtype as D
-from ._device import check_device
-from ._tensor import Tensor, _make
+from ._creation_range import arange, linspace, logspace, range  # noqa: A004
+from ._device import check_device, contiguous_format, preserve_format
+from ._tensor import Tensor, _make, _tp_name
+from ._tensor_new import *  # noqa: F403  (the legacy FloatTensor, LongTensor, ... types)
+from ._tensor_new import __all__ as _legacy_types
+from ._tensor_new import data_to_array, numpy_dtype
 
 __all__ = [
     "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "full", "empty", "eye",
     "arange", "range", "linspace", "logspace", "zeros_like", "ones_like", "full_like",
-    "empty_like", "scalar_tensor",
+    "empty_like", "scalar_tensor", "contiguous_format", "preserve_format", *_legacy_types,
 ]
 
 _REQ_GRAD_MSG = "Only Tensors of floating point and complex dtype can require gradients"
@@ -29,290 +35,353 @@ def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
     return t
 
 
-def _sizes(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = size[0]
+def _out(res: Tensor, out, fn: str = "") -> Tensor:
+    """Write a factory's result into out= (resized, and cast to out's dtype), as PyTorch."""
+    if out is None:
+        return res
+    if out._requires_grad:
+        raise RuntimeError(
+            f"{'aten::' + fn + '(): ' if fn else ''}functions with out=... arguments don't "
+            "support automatic differentiation, but one of the arguments requires grad."
+        )
+    a = res._data
+    if out._data.shape != a.shape:
+        out._data = np.empty(a.shape, out._data.dtype)
+    with np.errstate(all="ignore"):
+        np.copyto(out._data, a, casting="unsafe")
+    out._bump_version()
+    return out
+
+
+def _check_dtype(dtype, fn: str) -> None:
+    if dtype is not None and not isinstance(dtype, D.dtype):
+        raise TypeError(
+            f"{fn}(): argument 'dtype' must be tapegrad.dtype, not {_tp_name(dtype)}"
+        )
+
+
+def parse_size(fn: str, size: tuple, size_kw=None) -> tuple:
+    """The shape passed to a factory as ints, a tuple/list/Size, or size=, with PyTorch's
+    messages for what is not a shape."""
+    if size_kw is not None:
+        if size:
+            raise TypeError(f"{fn}() got multiple values for argument 'size'")
+        size = (size_kw,)
+    if not size:
+        raise TypeError(f'{fn}() missing 1 required positional arguments: "size"')
+    if len(size) > 1 and any(isinstance(s, (tuple, list)) for s in size):
+        raise TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
+    if len(size) == 1:
+        s0 = size[0]
+        if isinstance(s0, (tuple, list)):
+            size = s0
+            items = True
+        else:
+            items = False
+    else:
+        items = True
     out = []
-    for s in size:
-        if isinstance(s, Tensor):
-            s = s.item()
-        if not isinstance(s, (int, np.integer)):
+    for i, s in enumerate(size):
+        if type(s) is int:
+            out.append(s)
+            continue
+        bad = isinstance(s, (bool, np.bool_, float, str, complex)) or s is None
+        if not bad:
+            try:
+                out.append(operator.index(s))
+                continue
+            except TypeError:
+                bad = True
+        if items:
             raise TypeError(
-                f"expected a sequence of integers or a single integer, got '{s!r}'"
+                f"{fn}(): argument 'size' failed to unpack the object at pos {i + 1} with "
+                f"error \"type must be tuple of ints,but got {_tp_name(s)}\""
             )
+        if len(size) > 1:
+            raise TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
+        raise TypeError(
+            f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_tp_name(s)}"
+        )
+    for s in out:
         if s < 0:
+            if fn == "zeros":
+                raise RuntimeError("zeros: Dimension size must be non-negative.")
             raise RuntimeError(
                 f"Trying to create tensor with negative dimension {s}: "
-                f"[{', '.join(str(v) for v in size)}]"
+                f"[{', '.join(str(v) for v in out)}]"
             )
-        out.append(int(s))
     return tuple(out)
 
 
-def _flatten_tensors(data):
-    """Replace tensors nested in lists by their values (PyTorch accepts lists of 0-d tensors)."""
-    if isinstance(data, Tensor):
-        return data._data.tolist() if data._data.ndim else data._data.item()
-    if isinstance(data, (list, tuple)):
-        return [_flatten_tensors(d) for d in data]
-    return data
-
-
-def _infer(data) -> np.ndarray:
-    """The array and dtype PyTorch infers for nested Python data."""
-    if isinstance(data, np.ndarray):
-        if data.dtype not in D._FROM_NP:
-            D.from_numpy_dtype(data.dtype)
-        return data.copy()
-    if isinstance(data, (np.generic,)):
-        a = np.asarray(data)
-        return a if a.dtype in D._FROM_NP else a.astype(np.float64)
-    if isinstance(data, (list, tuple)):
-        _check_ragged(data)
-        data = _flatten_tensors(data)
-    try:
-        a = np.array(data)
-    except (ValueError, OverflowError) as e:
-        raise TypeError(f"could not convert data to a tensor: {e}") from None
-    k = a.dtype.kind
-    if k == "f":
-        return a.astype(D._defaults.float.np)
-    if k == "c":
-        return a.astype(D._defaults.complex.np)
-    if k == "b":
-        return a
-    if k in "iu":
-        if a.dtype == np.uint64:
-            raise RuntimeError("Overflow when unpacking long long")
-        return a.astype(np.int64)
-    if k == "O" or k == "U" or k == "S":
-        if a.size == 0 and a.dtype.kind == "O":
-            return np.zeros(a.shape, D._defaults.float.np)
-        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
-    return a
-
-
-def _check_ragged(data, dim: int = 0) -> None:
-    if not isinstance(data, (list, tuple)) or not data:
-        return
-    first = data[0]
-    if isinstance(first, (list, tuple)):
-        n = len(first)
-        for d in data:
-            if not isinstance(d, (list, tuple)):
-                raise TypeError(f"not a sequence at dim {dim + 1}")
-            if len(d) != n:
-                raise ValueError(
-                    f"expected sequence of length {n} at dim {dim + 1} (got {len(d)})"
-                )
-        for d in data:
-            _check_ragged(d, dim + 1)
-
-
+# --- from data ------------------------------------------------------------------------------
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False,
            pin_memory: bool = False) -> Tensor:
-    """A new tensor holding a copy of data (nested lists, scalars, arrays, tensors).
+    """A new tensor holding a copy of data (nested sequences of numbers, NumPy arrays or
+    scalars, tensors), its dtype inferred as PyTorch infers it unless given.
 
     >>> import tapegrad
     >>> tapegrad.tensor([[1, 2], [3, 4]])
     tensor([[1, 2],
             [3, 4]])
+    >>> tapegrad.tensor([1, 2.5]).dtype
+    tapegrad.float32
     """
+    _check_dtype(dtype, "tensor")
     check_device(device)
-    if isinstance(data, Tensor):
-        warnings.warn(
-            "To copy construct from a tensor, it is recommended to use sourceTensor.detach()."
-            "clone() or sourceTensor.detach().clone().requires_grad_(True), rather than "
-            "torch.tensor(sourceTensor).",
-            UserWarning,
-            stacklevel=2,
+    return _finish(data_to_array(data, dtype, "tapegrad.tensor"), requires_grad)
+
+
+def scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad: bool = False,
+                  pin_memory: bool = False) -> Tensor:
+    """A 0-d tensor holding the number s (in the default float dtype unless given)."""
+    if isinstance(s, Tensor):
+        s = s.item()
+    if not isinstance(s, (int, float, complex, np.number, np.bool_)):
+        raise TypeError(
+            f"scalar_tensor(): argument 's' (position 1) must be Number, not {_tp_name(s)}"
         )
-        arr = data._data.copy()
-    else:
-        arr = _infer(data)
-    if dtype is not None and arr.dtype != dtype.np:
-        if arr.dtype.kind == "c" and dtype.category != D.COMPLEX:
-            arr = arr.real
-        arr = arr.astype(dtype.np)
-    return _finish(arr, requires_grad)
-
-
-def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return tensor(s, dtype=dtype or D._defaults.float, requires_grad=requires_grad)
+    dt = D._defaults.float if dtype is None else dtype
+    return _finish(np.array(D.checked_scalar(s, dt), dt.np), requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    """Like tensor(), but shares memory with a NumPy array or tensor when it can."""
+    """Like tensor(), but shares memory with a tensor or NumPy array when no conversion is
+    needed (then it returns the tensor itself, or a tensor over the array).
+
+    >>> import numpy as np, tapegrad
+    >>> a = np.ones(2)
+    >>> t = tapegrad.as_tensor(a)
+    >>> a[0] = 5
+    >>> t
+    tensor([5., 1.], dtype=tapegrad.float64)
+    """
+    _check_dtype(dtype, "as_tensor")
     check_device(device)
     if isinstance(data, Tensor):
         return data if dtype is None or dtype is data._dtype else data.to(dtype)
-    if isinstance(data, np.ndarray) and data.dtype in D._FROM_NP:
-        if dtype is None or dtype.np == data.dtype:
+    if isinstance(data, np.ndarray):
+        d = numpy_dtype(data.dtype)
+        if dtype is None or dtype is d:
             return _make(data)
-        return _make(data.astype(dtype.np))
-    return tensor(data, dtype=dtype)
+        return _make(data_to_array(data, dtype))
+    return _make(data_to_array(data, dtype))
 
 
-def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor:
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad: bool = False) -> Tensor:
+    """obj as a tensor, sharing memory when it can (copy=None), always (copy=False: raising
+    when a conversion is needed) or never (copy=True).
+
+    >>> import tapegrad
+    >>> tapegrad.asarray([1, 2])
+    tensor([1, 2])
+    """
+    _check_dtype(dtype, "asarray")
+    check_device(device)
+    if isinstance(obj, Tensor) or isinstance(obj, np.ndarray):
+        src = obj._dtype if isinstance(obj, Tensor) else numpy_dtype(obj.dtype)
+        if copy is False and dtype is not None and dtype is not src:
+            raise ValueError(
+                f"can't alias tensor with dtype '{src._short}' into dtype '{dtype._short}'."
+            )
     t = as_tensor(obj, dtype=dtype)
     if copy:
-        t = _make(t._data.copy())
+        if t is obj or (isinstance(obj, np.ndarray) and t._data is obj):
+            t = _make(t._data.copy())
     if requires_grad:
-        t.requires_grad_(True)
+        if t._dtype.category < D.FLOAT:
+            raise RuntimeError(_REQ_GRAD_MSG)
+        if t is obj:
+            t = t.detach()
+        t._requires_grad = True
     return t
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
-    """A tensor sharing memory with a NumPy array (changes to one show in the other)."""
+    """A tensor sharing memory with a NumPy array (changes to one show in the other).
+
+    >>> import numpy as np, tapegrad
+    >>> tapegrad.from_numpy(np.arange(3))
+    tensor([0, 1, 2])
+    """
     if not isinstance(ndarray, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    D.from_numpy_dtype(ndarray.dtype)
-    if not ndarray.dtype.isnative:
-        raise ValueError("given numpy array has byte order different from the native byte order. "
-                         "Conversion between byte orders is currently not supported.")
+        raise TypeError(f"expected np.ndarray (got {_tp_name(ndarray)})")
+    numpy_dtype(ndarray.dtype)
     return _make(ndarray)
 
 
-def _dt(dtype) -> D.dtype:
-    return D._defaults.float if dtype is None else dtype
+# --- filled ---------------------------------------------------------------------------------
+def _dt(dtype, out=None) -> D.dtype:
+    if dtype is not None:
+        return dtype
+    if out is not None:
+        return out._dtype
+    return D._defaults.float
 
 
-def zeros(*size, out=None, dtype=None, layout=None, device=None,
-          requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros of the given size."""
+def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False,
+          pin_memory: bool = False, **kw) -> Tensor:
+    """A tensor of zeros of the given size.
+
+    >>> import tapegrad
+    >>> tapegrad.zeros(2, 3).shape
+    tapegrad.Size([2, 3])
+    """
     check_device(device)
-    return _finish(np.zeros(_sizes(size), _dt(dtype).np), requires_grad)
+    shape = parse_size("zeros", size, kw.pop("size", None))
+    return _out(_finish(np.zeros(shape, _dt(dtype, out).np), requires_grad), out, "zeros")
 
 
-def ones(*size, out=None, dtype=None, layout=None, device=None,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor of ones of the given size."""
+def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False,
+         pin_memory: bool = False, **kw) -> Tensor:
+    """A tensor of ones of the given size.
+
+    >>> import tapegrad
+    >>> tapegrad.ones(2)
+    tensor([1., 1.])
+    """
     check_device(device)
-    return _finish(np.ones(_sizes(size), _dt(dtype).np), requires_grad)
+    shape = parse_size("ones", size, kw.pop("size", None))
+    return _out(_finish(np.ones(shape, _dt(dtype, out).np), requires_grad), out, "ones")
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad: bool = False,
-          pin_memory=False, memory_format=None) -> Tensor:
-    """An uninitialised tensor (tapegrad fills it with zeros)."""
+          pin_memory: bool = False, memory_format=None, **kw) -> Tensor:
+    """An uninitialised tensor of the given size (tapegrad fills it with zeros)."""
     check_device(device)
-    return _finish(np.zeros(_sizes(size), _dt(dtype).np), requires_grad)
+    shape = parse_size("empty", size, kw.pop("size", None))
+    return _out(_finish(np.zeros(shape, _dt(dtype, out).np), requires_grad), out, "empty")
 
 
-def _fill_dtype(fill_value):
+def fill_value_dtype(fill_value) -> D.dtype:
+    """The dtype full() infers from its fill value: bool, int64, or the default float or
+    complex dtype."""
     if isinstance(fill_value, Tensor):
         return fill_value._dtype
     return D.scalar_dtype(fill_value)
 
 
+def _number(v, fn: str, arg: str, pos: int):
+    if isinstance(v, Tensor):
+        if v._data.ndim:
+            raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Number, not Tensor")
+        return v._data.item()
+    if not isinstance(v, (int, float, complex, np.number, np.bool_)):
+        raise TypeError(
+            f"{fn}(): argument '{arg}' (position {pos}) must be Number, not {_tp_name(v)}"
+        )
+    return v
+
+
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None,
-         requires_grad: bool = False) -> Tensor:
-    """A tensor of the given size filled with fill_value (dtype inferred from it)."""
+         requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A tensor of the given size filled with fill_value; its dtype is inferred from the value
+    (bool, int64, default float or complex) unless given.
+
+    >>> import tapegrad
+    >>> tapegrad.full((2,), 3)
+    tensor([3, 3])
+    """
     check_device(device)
-    dt = dtype or _fill_dtype(fill_value)
-    v = fill_value._data if isinstance(fill_value, Tensor) else fill_value
-    return _finish(np.full(_sizes((size,)), v, dt.np), requires_grad)
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(
+            f"full(): argument 'size' (position 1) must be tuple of ints, not {_tp_name(size)}"
+        )
+    shape = parse_size("full", (size,))
+    v = _number(fill_value, "full", "fill_value", 2)
+    dt = dtype or (out._dtype if out is not None else fill_value_dtype(v))
+    with np.errstate(all="ignore"):
+        arr = np.full(shape, D.checked_scalar(v, dt, _numel(shape)), dt.np)
+    return _out(_finish(arr, requires_grad), out, "full")
 
 
-def _like(t: Tensor, dtype):
-    return dtype or t._dtype
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, device=None,
+        requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """The n x m identity matrix (m defaults to n).
+
+    >>> import tapegrad
+    >>> tapegrad.eye(2)
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    check_device(device)
+    n = _int_arg(n, "eye", "n", 1)
+    if n < 0:
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m is None:
+        m = n
+    m = _int_arg(m, "eye", "m", 2)
+    if m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
+    return _out(_finish(np.eye(n, m, dtype=_dt(dtype, out).np), requires_grad), out, "eye")
+
+
+def _int_arg(v, fn: str, arg: str, pos: int) -> int:
+    if isinstance(v, (bool, float, str)) or v is None:
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be int, not "
+                        f"{_tp_name(v)}")
+    return operator.index(v)
+
+
+# --- *_like ---------------------------------------------------------------------------------
+def _like_input(input, fn: str) -> Tensor:  # noqa: A002
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"{fn}(): argument 'input' (position 1) must be Tensor, not {_tp_name(input)}"
+        )
+    return input
+
+
+def like_layout(x: Tensor, dt: D.dtype, flat: np.ndarray | None = None) -> np.ndarray:
+    """An array with x's shape whose memory layout follows x's strides (PyTorch's
+    preserve_format for dense tensors), holding `flat` in memory order (zeros when None)."""
+    a = x._data
+    if a.ndim < 2 or a.flags.c_contiguous or a.size == 0:
+        out = np.zeros(a.shape, dt.np) if flat is None else flat.reshape(a.shape)
+        return out.astype(dt.np, copy=False)
+    order = sorted(builtins.range(a.ndim), key=lambda d: (-abs(a.strides[d]), d))
+    inv = np.argsort(order)
+    mem_shape = tuple(a.shape[d] for d in order)
+    mem = np.zeros(mem_shape, dt.np) if flat is None else flat.reshape(mem_shape).astype(dt.np)
+    return mem.transpose(inv)
 
 
 def zeros_like(input: Tensor, *, dtype=None, layout=None, device=None,  # noqa: A002
                requires_grad: bool = False, memory_format=None) -> Tensor:
-    return _finish(np.zeros(input._data.shape, _like(input, dtype).np), requires_grad)
+    """Zeros with input's shape and (unless given) dtype."""
+    x = _like_input(input, "zeros_like")
+    return _finish(like_layout(x, dtype or x._dtype), requires_grad)
 
 
 def ones_like(input: Tensor, *, dtype=None, layout=None, device=None,  # noqa: A002
               requires_grad: bool = False, memory_format=None) -> Tensor:
-    return _finish(np.ones(input._data.shape, _like(input, dtype).np), requires_grad)
+    """Ones with input's shape and (unless given) dtype."""
+    x = _like_input(input, "ones_like")
+    out = like_layout(x, dtype or x._dtype)
+    out[...] = 1
+    return _finish(out, requires_grad)
 
 
 def empty_like(input: Tensor, *, dtype=None, layout=None, device=None,  # noqa: A002
                requires_grad: bool = False, memory_format=None) -> Tensor:
-    return zeros_like(input, dtype=dtype, requires_grad=requires_grad)
+    """An uninitialised tensor (zeros here) with input's shape and dtype."""
+    x = _like_input(input, "empty_like")
+    return _finish(like_layout(x, dtype or x._dtype), requires_grad)
 
 
 def full_like(input: Tensor, fill_value, *, dtype=None, layout=None, device=None,  # noqa: A002
               requires_grad: bool = False, memory_format=None) -> Tensor:
-    return _finish(np.full(input._data.shape, fill_value, _like(input, dtype).np), requires_grad)
-
-
-def eye(n: int, m: int | None = None, *, out=None, dtype=None, layout=None, device=None,
-        requires_grad: bool = False) -> Tensor:
-    """The n x m identity matrix."""
-    if n < 0:
-        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
-    return _finish(np.eye(n, n if m is None else m, dtype=_dt(dtype).np), requires_grad)
-
-
-def _num(v):
-    return v.item() if isinstance(v, Tensor) else v
-
-
-def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
-           requires_grad: bool = False) -> Tensor:
-    """Values from start (inclusive) to end (exclusive) spaced by step.
-
-    >>> import tapegrad
-    >>> tapegrad.arange(5)
-    tensor([0, 1, 2, 3, 4])
-    """
-    start, end, step = _num(start), _num(end), _num(step)
-    if end is None:
-        start, end = 0, start
-    if step == 0:
-        raise RuntimeError("step must be nonzero")
-    if (end - start) * step < 0:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
-    if dtype is None:
-        is_float = any(isinstance(v, (float, np.floating)) for v in (start, end, step))
-        dtype = D._defaults.float if is_float else D.int64
-    n = int(np.ceil((end - start) / step))
-    arr = (start + np.arange(n, dtype=np.float64 if dtype.category >= D.FLOAT else np.int64)
-           * step)
-    return _finish(np.asarray(arr).astype(dtype.np), requires_grad)
-
-
-def range(start=0, end=None, step=1, *, dtype=None, device=None,  # noqa: A001
-          requires_grad: bool = False) -> Tensor:
-    """Deprecated: values from start to end inclusive."""
-    warnings.warn(
-        "torch.range is deprecated and will be removed in a future release because its behavior "
-        "is inconsistent with Python's range builtin. Instead, use torch.arange, which produces "
-        "values in [start, end).", UserWarning, stacklevel=2)
-    n = int(np.floor((end - start) / step)) + 1
-    arr = start + np.arange(n, dtype=np.float64) * step
-    return _finish(arr.astype(_dt(dtype).np), requires_grad)
-
-
-def linspace(start, end, steps: int, *, out=None, dtype=None, layout=None, device=None,
-             requires_grad: bool = False) -> Tensor:
-    """steps values evenly spaced from start to end inclusive."""
-    if steps < 0:
-        raise RuntimeError("linspace(): number of steps must be non-negative")
-    dt = _dt(dtype)
-    start, end = _num(start), _num(end)
-    if dt.category < D.FLOAT:
-        arr = np.linspace(start, end, steps, dtype=np.float64)
-        arr = np.trunc(arr).astype(dt.np)
-    else:
-        # PyTorch fills the first half from start and the second half from end, symmetric.
-        arr = np.empty(steps, dtype=np.float64)
-        if steps == 1:
-            arr[0] = start
-        elif steps > 1:
-            step = (end - start) / (steps - 1)
-            half = steps // 2
-            i = np.arange(steps)
-            arr = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
-        arr = arr.astype(dt.np)
-    return _finish(arr, requires_grad)
-
-
-def logspace(start, end, steps: int, base: float = 10.0, *, out=None, dtype=None, layout=None,
-             device=None, requires_grad: bool = False) -> Tensor:
-    """steps values evenly spaced on a log scale from base**start to base**end."""
-    dt = _dt(dtype)
-    exps = linspace(start, end, steps, dtype=D.float64)._data
-    arr = np.power(base, exps).astype(dt.np)
+    """fill_value everywhere, with input's shape and (unless given) dtype."""
+    x = _like_input(input, "full_like")
+    dt = dtype or x._dtype
+    v = _number(fill_value, "full_like", "fill_value", 2)
+    arr = like_layout(x, dt)
+    with np.errstate(all="ignore"):
+        arr[...] = D.checked_scalar(v, dt, x._data.size)
     return _finish(arr, requires_grad)

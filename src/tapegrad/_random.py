@@ -1,198 +1,526 @@
-"""Random tensors driven by Generator objects (NumPy's PCG64 underneath).
+"""Random tensors from Generator objects that reproduce PyTorch's CPU streams.
 
-The streams differ from PyTorch's (which uses its own Mersenne Twister kernels); seeding makes
-them reproducible within tapegrad.
+A Generator is PyTorch's CPU generator: the same Mersenne Twister, seeded the same way, with
+the same state layout (`get_state()` is PyTorch's 5056-byte state), so after
+`tapegrad.manual_seed(s)` the functions here draw the numbers `torch.manual_seed(s)` gives
+(see _random_math.py for how each distribution turns raw words into values).
+
+>>> import tapegrad
+>>> _ = tapegrad.manual_seed(0)
+>>> tapegrad.rand(3)
+tensor([0.4963, 0.7682, 0.0885])
 """
 
 from __future__ import annotations
 
+import secrets
+
 import numpy as np
 
 from . import _dtype as D
-from ._creation import _finish, _sizes
-from ._tensor import Tensor
+from . import _random_math as RM
+from ._creation import _finish, _out, parse_size
+from ._device import check_device
+from ._tensor import Tensor, _make, _tp_name
 
 __all__ = ["Generator", "manual_seed", "seed", "initial_seed", "default_generator", "rand",
            "randn", "randint", "randperm", "normal", "rand_like", "randn_like", "randint_like",
            "bernoulli", "get_rng_state", "set_rng_state"]
 
 _DEFAULT_SEED = 67280421310721
+_STATE_SIZE = 5056
+_N = 624
+_M32 = np.uint64(0xFFFFFFFF)
 
 
 class Generator:
-    """A source of random numbers; pass one as generator= to make a draw reproducible.
+    """A source of random numbers (PyTorch's CPU Mersenne Twister); pass one as generator= to
+    draw from it instead of the default generator.
 
     >>> import tapegrad
     >>> g = tapegrad.Generator().manual_seed(0)
-    >>> tapegrad.rand(2, generator=g).shape
-    tapegrad.Size([2])
+    >>> tapegrad.randint(0, 10, (5,), generator=g)
+    tensor([4, 9, 3, 0, 3])
     """
 
+    __slots__ = ("_seed", "_bg", "_fresh", "_next_double", "_next_float")
+
     def __init__(self, device="cpu") -> None:
-        self._seed = _DEFAULT_SEED
-        self._rng = np.random.Generator(np.random.PCG64(self._seed))
-        self.device = device
+        check_device(device)
+        self._reseed(_DEFAULT_SEED)
+
+    def _reseed(self, seed: int) -> None:
+        self._seed = seed
+        bg = np.random.MT19937()
+        bg._legacy_seeding(seed & 0xFFFFFFFF)  # init_genrand on the low 32 bits, as PyTorch
+        self._bg = bg
+        self._fresh = True  # no word drawn since seeding (PyTorch's next_ = 0, left_ = 1)
+        self._next_double = None  # the spare value of the last double Box-Muller pair
+        self._next_float = None
+
+    @property
+    def device(self):
+        from ._device import cpu
+
+        return cpu
 
     def manual_seed(self, seed: int) -> Generator:
+        """Seed this generator (any integer in [-2**63, 2**64), taken modulo 2**64)."""
+        if isinstance(seed, Tensor):
+            seed = seed.item()
+        if not isinstance(seed, (int, np.integer)):
+            raise RuntimeError(f"manual_seed expected a long, but got {_tp_name(seed)}")
         seed = int(seed)
-        self._seed = seed
-        self._rng = np.random.Generator(np.random.PCG64(seed & ((1 << 64) - 1)))
+        if not -(1 << 63) <= seed < (1 << 64):
+            raise ValueError("Overflow when unpacking long long")
+        self._reseed(seed % (1 << 64))
         return self
 
     def seed(self) -> int:
-        s = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
-        self.manual_seed(s)
+        """Seed from the operating system's entropy; returns the seed."""
+        s = secrets.randbits(64)
+        self._reseed(s)
         return s
 
     def initial_seed(self) -> int:
+        """The seed this generator was last seeded with."""
         return self._seed
 
     def get_state(self) -> Tensor:
-        from ._tensor import _make
-
-        state = self._rng.bit_generator.state
-        st = state["state"]
-        words = [st["state"], st["inc"], state["has_uint32"], state["uinteger"]]
-        raw = b"".join(int(w).to_bytes(16, "little") for w in words)
-        return _make(np.frombuffer(raw, dtype=np.uint8).copy())
+        """PyTorch's CPUGeneratorImplState as 5056 bytes (a uint8 tensor)."""
+        st = self._bg.state["state"]
+        key, pos = st["key"], int(st["pos"])
+        if pos >= _N:
+            left, nxt = 1, (0 if self._fresh else _N)
+        else:
+            left, nxt = _N + 1 - pos, pos
+        buf = np.zeros(_STATE_SIZE, np.uint8)
+        buf[0:8] = np.array([self._seed], np.uint64).view(np.uint8)
+        buf[8:16] = np.array([left, 1], np.int32).view(np.uint8)
+        buf[16:24] = np.array([nxt], np.uint64).view(np.uint8)
+        buf[24:5016] = key.astype(np.uint64).view(np.uint8)
+        if self._next_double is not None:
+            buf[5024:5032] = np.array([self._next_double], np.float64).view(np.uint8)
+            buf[5040:5044] = np.array([1], np.int32).view(np.uint8)
+        if self._next_float is not None:
+            buf[5048:5052] = np.array([self._next_float], np.float32).view(np.uint8)
+            buf[5052] = 1
+        return _make(buf)
 
     def set_state(self, new_state: Tensor) -> Generator:
-        raw = bytes(new_state._data.astype(np.uint8).tobytes())
-        words = [int.from_bytes(raw[i:i + 16], "little") for i in (0, 16, 32, 48)]
-        bg = np.random.PCG64()
-        bg.state = {"bit_generator": "PCG64", "state": {"state": words[0], "inc": words[1]},
-                    "has_uint32": words[2], "uinteger": words[3]}
-        self._rng = np.random.Generator(bg)
+        """Restore a state made by get_state() (here or in PyTorch)."""
+        if not isinstance(new_state, Tensor) or new_state._dtype is not D.uint8:
+            raise TypeError("RNG state must be a tapegrad.ByteTensor")
+        raw = np.ascontiguousarray(new_state._data).reshape(-1)
+        if raw.size != _STATE_SIZE:
+            raise RuntimeError(
+                f"Expected a CPUGeneratorImplState of size {_STATE_SIZE} but found the input "
+                f"RNG state size to be {raw.size}"
+            )
+        seed = int(raw[0:8].view(np.uint64)[0])
+        left, _seeded = (int(v) for v in raw[8:16].view(np.int32))
+        nxt = int(raw[16:24].view(np.uint64)[0])
+        if not 1 <= left <= _N or nxt > _N:
+            raise RuntimeError("The provided state is not valid")
+        key = (raw[24:5016].view(np.uint64) & _M32).astype(np.uint32)
+        bg = np.random.MT19937()
+        bg.state = {"bit_generator": "MT19937",
+                    "state": {"key": key, "pos": _N if left == 1 else nxt}}
+        self._seed, self._bg = seed, bg
+        self._fresh = left == 1 and nxt == 0
+        valid = int(raw[5040:5044].view(np.int32)[0])
+        self._next_double = float(raw[5024:5032].view(np.float64)[0]) if valid else None
+        self._next_float = float(raw[5048:5052].view(np.float32)[0]) if raw[5052] else None
         return self
 
+    # --- raw words and uniforms ----------------------------------------------------------
+    def _raw(self, n: int) -> np.ndarray:
+        self._fresh = False
+        return self._bg.random_raw(n)
 
+    def _random64(self, n: int) -> np.ndarray:
+        r = self._raw(2 * n)
+        return (r[0::2] << np.uint64(32)) | r[1::2]
+
+    def _uniform(self, n: int, dt: D.dtype) -> np.ndarray:
+        """n uniforms in [0, 1) as PyTorch's uniform_real_distribution<dt> draws them."""
+        if dt is D.float64 or dt is D.complex128:
+            r = self._random64(n) & np.uint64((1 << 53) - 1)
+            return r.astype(np.float64) * 2.0 ** -53
+        if dt is D.float16:  # 24 bits too (Half has no digits trait): a float rounded to half
+            return ((self._raw(n) & np.uint64(0xFFFFFF)).astype(np.float64) * 2.0 ** -24).astype(
+                np.float32).astype(np.float16)
+        return ((self._raw(n) & np.uint64(0xFFFFFF)).astype(np.float64) * 2.0 ** -24).astype(
+            np.float32)
+
+
+Generator.__module__ = "tapegrad"
 default_generator = Generator()
 
 
-def manual_seed(seed: int) -> Generator:
-    """Seed the default generator; returns it."""
-    return default_generator.manual_seed(seed)
+def manual_seed(seed) -> Generator:
+    """Seed the default generator (and return it); later draws repeat PyTorch's.
+
+    >>> import tapegrad
+    >>> tapegrad.manual_seed(42).initial_seed()
+    42
+    """
+    return default_generator.manual_seed(int(seed) if not isinstance(seed, Tensor) else seed)
 
 
 def seed() -> int:
+    """Seed the default generator non-deterministically; returns the seed."""
     return default_generator.seed()
 
 
 def initial_seed() -> int:
+    """The seed of the default generator."""
     return default_generator.initial_seed()
 
 
 def get_rng_state() -> Tensor:
+    """The default generator's state (PyTorch's 5056-byte layout)."""
     return default_generator.get_state()
 
 
 def set_rng_state(new_state: Tensor) -> None:
+    """Restore the default generator's state."""
     default_generator.set_state(new_state)
 
 
-def _rng(generator) -> np.random.Generator:
-    return (generator or default_generator)._rng
+def _gen(generator) -> Generator:
+    if generator is None:
+        return default_generator
+    if not isinstance(generator, Generator):
+        raise TypeError(
+            f"expected a tapegrad.Generator as generator=, got {_tp_name(generator)}"
+        )
+    return generator
 
 
-def _float_dt(dtype, name: str) -> D.dtype:
-    dt = dtype or D._defaults.float
+# --- distributions (their arithmetic is in _random_math.py) ---------------------------------
+normal_values = RM.normal_values
+random_from_to = RM.random_from_to
+
+
+def _float_dtype(dtype, kernel: str) -> D.dtype:
+    dt = D._defaults.float if dtype is None else dtype
     if dt.category < D.FLOAT:
-        raise RuntimeError(f'"{name}" not implemented for \'{dt._short}\'')
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{dt._short}'")
     return dt
 
 
-def _draw(dt, fn, shape):
-    if dt.category == D.COMPLEX:
-        # a standard complex normal has variance 1 split equally between parts
-        r = fn(shape) + 1j * fn(shape)
-        return (r / (np.sqrt(2) if fn.__name__ == "standard_normal" else 1)).astype(dt.np)
-    return fn(shape).astype(dt.np)
-
-
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
-         requires_grad: bool = False, pin_memory=False) -> Tensor:
-    """Uniform samples from [0, 1)."""
-    dt = _float_dt(dtype, "check_uniform_bounds")
-    return _finish(_draw(dt, _rng(generator).random, _sizes(size)), requires_grad)
+         requires_grad: bool = False, pin_memory: bool = False, **kw) -> Tensor:
+    """Uniform samples from [0, 1), PyTorch's values for the same seed.
+
+    >>> import tapegrad
+    >>> tapegrad.rand(2, 3).shape
+    tapegrad.Size([2, 3])
+    """
+    check_device(device)
+    shape = parse_size("rand", size, kw.pop("size", None))
+    dt = _float_dtype(dtype or (out._dtype if out is not None else None), "check_uniform_bounds")
+    n = int(np.prod(shape, dtype=np.int64))
+    if dt.category == D.COMPLEX:
+        real = D.float32 if dt is D.complex64 else D.float64
+        arr = _gen(generator)._uniform(2 * n, real).view(dt.np)
+    else:
+        arr = _gen(generator)._uniform(n, dt)
+    return _out(_finish(arr.astype(dt.np, copy=False).reshape(shape), requires_grad), out)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
-          requires_grad: bool = False, pin_memory=False) -> Tensor:
-    """Samples from the standard normal distribution."""
-    dt = _float_dt(dtype, "normal_kernel_cpu")
-    return _finish(_draw(dt, _rng(generator).standard_normal, _sizes(size)), requires_grad)
+          requires_grad: bool = False, pin_memory: bool = False, **kw) -> Tensor:
+    """Standard normal samples (complex: variance 1/2 per part), PyTorch's values.
+
+    >>> import tapegrad
+    >>> _ = tapegrad.manual_seed(0)
+    >>> tapegrad.randn(2)
+    tensor([ 1.5410, -0.2934])
+    """
+    check_device(device)
+    shape = parse_size("randn", size, kw.pop("size", None))
+    dt = _float_dtype(dtype or (out._dtype if out is not None else None), "normal_kernel_cpu")
+    n = int(np.prod(shape, dtype=np.int64))
+    arr = normal_values(_gen(generator), n, dt)
+    return _out(_finish(arr.reshape(shape), requires_grad), out)
 
 
 def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None,
-            device=None, requires_grad: bool = False) -> Tensor:
-    """Integers drawn uniformly from [low, high)."""
+            device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high): randint(high, size) or
+    randint(low, high, size); int64 unless dtype is given.
+
+    >>> import tapegrad
+    >>> tapegrad.randint(3, 10, (2, 2)).shape
+    tapegrad.Size([2, 2])
+    """
+    check_device(device)
     if size is None:
         low, high, size = 0, low, high
-    if high is None:
+        if size is None:
+            raise TypeError('randint() missing 1 required positional arguments: "size"')
+    elif high is None:
         low, high = 0, low
-    if low >= high:
-        raise RuntimeError(
-            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(
+            f"randint(): argument 'size' (position 2) must be tuple of ints, not {_tp_name(size)}"
         )
-    dt = dtype or D.int64
-    arr = _rng(generator).integers(low, high, size=_sizes((size,)))
-    return _finish(arr.astype(dt.np), requires_grad)
+    for v in (low, high):
+        if isinstance(v, (float, bool)) or not isinstance(v, (int, np.integer, Tensor)):
+            raise TypeError(
+                f"randint(): argument 'high' must be int, not {_tp_name(v)}"
+            )
+    low, high = int(low), int(high)
+    for v in (low, high):
+        if not -(1 << 63) <= v < (1 << 63):
+            raise ValueError("Overflow when unpacking long long")
+    shape = parse_size("randint", (size,))
+    dt = dtype or (out._dtype if out is not None else D.int64)
+    n = int(np.prod(shape, dtype=np.int64))
+    arr = random_from_to(_gen(generator), n, low, high, dt).reshape(shape)
+    return _out(_finish(arr, requires_grad), out)
 
 
 def randperm(n: int, *, generator=None, out=None, dtype=None, layout=None, device=None,
-             requires_grad: bool = False, pin_memory=False) -> Tensor:
-    """A random permutation of 0 .. n-1."""
-    dt = dtype or D.int64
-    return _finish(_rng(generator).permutation(n).astype(dt.np), requires_grad)
+             requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A random permutation of 0 .. n-1 (PyTorch's shuffle, so the same for the same seed).
+
+    >>> import tapegrad
+    >>> sorted(tapegrad.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
+    check_device(device)
+    n = operator_index(n, "randperm", "n")
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dt = dtype or (out._dtype if out is not None else D.int64)
+    if dt is D.bool or dt.category == D.COMPLEX:
+        raise NotImplementedError(f"\"randperm\" not implemented for '{dt._short}'")
+    perm = list(range(n))
+    if n > 1:
+        words = _gen(generator)._raw(n - 1)
+        z = (words % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
+        for i, zi in enumerate(z):  # swap r[i] with r[i + z_i], in order (PyTorch's loop)
+            j = i + zi
+            perm[i], perm[j] = perm[j], perm[i]
+    arr = np.array(perm, np.int64).astype(dt.np)
+    return _out(_finish(arr, requires_grad), out)
+
+
+def operator_index(v, fn: str, arg: str) -> int:
+    if isinstance(v, Tensor):
+        v = v.item()
+    if isinstance(v, (bool, float)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{fn}(): argument '{arg}' (position 1) must be int, not {_tp_name(v)}")
+    return int(v)
+
+
+# --- normal and bernoulli (with their zero-gradient nodes) -----------------------------------
+def _zero_node(name: str):
+    from .autograd.graph import Node
+
+    def vjp(self, g):
+        z = g.new_zeros(g.shape)
+        return tuple(z if m is not None else None for m in self._in_meta)
+
+    return type(name, (Node,), {"__slots__": (), "vjp": vjp})
+
+
+NormalBackward1 = _zero_node("NormalBackward1")
+NormalBackward2 = _zero_node("NormalBackward2")
+NormalBackward3 = _zero_node("NormalBackward3")
+BernoulliBackward0 = _zero_node("BernoulliBackward0")
+
+
+def _record(arr: np.ndarray, cls, inputs) -> Tensor:
+    from .ops._core import new_node, wrap
+
+    return wrap(arr, new_node(cls, inputs))
+
+
+def _check_std_tensor(std: Tensor) -> None:
+    if not np.all(std._data >= 0):
+        raise RuntimeError("normal expects all elements of std >= 0.0")
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
-           device=None, requires_grad: bool = False) -> Tensor:
-    """Normal samples with the given mean and std (scalars or tensors, broadcast)."""
-    from ._tensor import _make
+           device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """Normal samples with the given mean and std (numbers, or tensors broadcast together;
+    the gradient reaching mean and std is zero, as in PyTorch).
 
-    m = mean._data if isinstance(mean, Tensor) else mean
-    s = std._data if isinstance(std, Tensor) else std
-    if np.any(np.asarray(s) < 0):
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {np.min(s)}")
-    if size is not None:
-        shape = _sizes((size,))
+    >>> import tapegrad
+    >>> tapegrad.normal(2.0, 3.0, size=(2,)).shape
+    tapegrad.Size([2])
+    """
+    check_device(device)
+    gen = _gen(generator)
+    mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if not mt and not st:
+        if size is None:
+            raise TypeError(
+                "normal() received an invalid combination of arguments - got (float, float), "
+                "but expected one of:\n * (Tensor mean, Tensor std, *, tapegrad.Generator "
+                "generator = None, Tensor out = None)\n * (float mean, float std, tuple of ints "
+                "size, *, tapegrad.Generator generator = None, Tensor out = None, tapegrad.dtype "
+                "dtype = None, ...)\n"
+            )
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+        shape = parse_size("normal", (size,))
+        dt = _float_dtype(dtype or (out._dtype if out is not None else None),
+                          "normal_kernel_cpu")
+        n = int(np.prod(shape, dtype=np.int64))
+        arr = normal_values(gen, n, dt, float(mean), float(std)).reshape(shape)
+        return _out(_finish(arr, requires_grad), out)
+    if mt and st:
+        _check_std_tensor(std)
+        shape = np.broadcast_shapes(mean._data.shape, std._data.shape)
+        dt = _float_dtype(mean._dtype, "normal_kernel_cpu")
+        z = normal_values(gen, int(np.prod(shape, dtype=np.int64)), dt).reshape(shape)
+        arr = (z * std._data + mean._data).astype(dt.np)  # PyTorch: out.mul_(std).add_(mean)
+        res = _record(arr, NormalBackward3, (mean, std))
+    elif mt:
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+        dt = _float_dtype(mean._dtype, "normal_kernel_cpu")
+        shape = mean._data.shape
+        z = normal_values(gen, int(np.prod(shape, dtype=np.int64)), dt, 0.0, float(std))
+        arr = (z.reshape(shape) + mean._data).astype(dt.np)
+        res = _record(arr, NormalBackward1, (mean,))
     else:
-        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
-    dt = dtype or (mean._dtype if isinstance(mean, Tensor) else
-                   std._dtype if isinstance(std, Tensor) else D._defaults.float)
-    z = _rng(generator).standard_normal(shape)
-    r = _make(np.asarray(m + s * z).astype(dt.np))
-    if requires_grad:
-        r.requires_grad_(True)
-    return r
+        _check_std_tensor(std)
+        dt = _float_dtype(std._dtype, "normal_kernel_cpu")
+        shape = std._data.shape
+        z = normal_values(gen, int(np.prod(shape, dtype=np.int64)), dt).reshape(shape)
+        arr = (z * std._data + dt.np.type(mean)).astype(dt.np)
+        res = _record(arr, NormalBackward2, (std,))
+    return res if out is None else _out(res, out)
+
+
+def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:  # noqa: A002
+    """0/1 draws: each element is 1 with probability input (or with probability p), in
+    input's dtype; PyTorch's values for the same seed.
+
+    >>> import tapegrad
+    >>> tapegrad.bernoulli(tapegrad.ones(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    gen = _gen(generator)
+    x = input
+    n = x._data.size
+    if p is None:
+        if x._dtype.category != D.FLOAT:
+            raise NotImplementedError(
+                f"\"bernoulli_tensor_cpu_p_\" not implemented for '{x._dtype._short}'"
+            )
+        prob = x._data.reshape(-1)
+        if np.any((prob < 0) | (prob > 1)):
+            raise RuntimeError(
+                "Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error "
+                "message be improved?  If so, please report an enhancement request to PyTorch.)"
+            )
+        u = gen._uniform(n, D.float64 if x._dtype is D.float64 else D.float32)
+        draws = u < prob.astype(u.dtype)
+        arr = draws.reshape(x._data.shape).astype(x._data.dtype)
+        return _out(_record(arr, BernoulliBackward0, (x,)), out)
+    p = float(p)
+    if not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+    draws = gen._uniform(n, D.float64) < p
+    arr = draws.reshape(x._data.shape).astype(x._data.dtype)
+    return _out(_record(arr, BernoulliBackward0, (x,)), out)
+
+
+# --- *_like ---------------------------------------------------------------------------------
+def _like(input: Tensor, drawn: Tensor, requires_grad: bool) -> Tensor:  # noqa: A002
+    """drawn's values laid out in memory as input is (PyTorch fills the memory in order)."""
+    from ._creation import like_layout
+
+    return _finish(like_layout(input, drawn._dtype, drawn._data.reshape(-1)), requires_grad)
 
 
 def rand_like(input: Tensor, *, dtype=None, generator=None, layout=None, device=None,  # noqa: A002
               requires_grad: bool = False, memory_format=None) -> Tensor:
-    return rand(input.shape, generator=generator, dtype=dtype or input._dtype,
-                requires_grad=requires_grad)
+    """Uniform samples with input's shape and (unless given) dtype."""
+    r = rand(input._data.size, generator=generator, dtype=dtype or input._dtype, device=device)
+    return _like(input, r, requires_grad)
 
 
 def randn_like(input: Tensor, *, dtype=None, generator=None, layout=None, device=None,  # noqa: A002
                requires_grad: bool = False, memory_format=None) -> Tensor:
-    return randn(input.shape, generator=generator, dtype=dtype or input._dtype,
-                 requires_grad=requires_grad)
+    """Standard normal samples with input's shape and (unless given) dtype."""
+    r = randn(input._data.size, generator=generator, dtype=dtype or input._dtype, device=device)
+    return _like(input, r, requires_grad)
 
 
 def randint_like(input: Tensor, low=0, high=None, *, dtype=None, generator=None,  # noqa: A002
                  layout=None, device=None, requires_grad: bool = False,
                  memory_format=None) -> Tensor:
+    """Integers from [low, high) with input's shape and (unless given) dtype."""
     if high is None:
         low, high = 0, low
-    return randint(low, high, input.shape, generator=generator, dtype=dtype or input._dtype,
-                   requires_grad=requires_grad)
+    r = randint(low, high, (input._data.size,), generator=generator,
+                dtype=dtype or input._dtype, device=device)
+    return _like(input, r, requires_grad)
 
 
-def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:  # noqa: A002
-    """Draw 0/1 with probability input (elementwise) or p."""
-    from ._tensor import _make
+# --- in-place samplers bound as Tensor methods (through ops/inplace.py) ----------------------
+def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with uniform samples from [from_, to) (PyTorch's values)."""
+    from .ops.inplace import check_inplace, write_array
 
-    prob = input._data if p is None else np.full(input._data.shape, p)
-    r = (_rng(generator).random(input._data.shape) < prob).astype(input._data.dtype)
-    return _make(r)
+    check_inplace(self)
+    dt = _float_dtype(self._dtype, "check_uniform_bounds")
+    u = _gen(generator)._uniform(self._data.size, dt)
+    if dt is D.float64:
+        from ._creation_range import _fma
+
+        v = _fma(u, float(to) - float(from_), float(from_))
+    else:
+        f = np.float32
+        v = RM._fma32(u.astype(f), f(f(to) - f(from_)), f(from_))
+    return write_array(self, v.reshape(self._data.shape))
+
+
+def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    """Fill with normal samples (PyTorch's values)."""
+    from .ops.inplace import check_inplace, write_array
+
+    check_inplace(self)
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+    dt = _float_dtype(self._dtype, "normal_kernel_cpu")
+    v = normal_values(_gen(generator), self._data.size, dt, float(mean), float(std))
+    return write_array(self, v.reshape(self._data.shape))
+
+
+def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
+    """Fill with 0/1 draws that are 1 with probability p (a number or a tensor)."""
+    from .ops.inplace import check_inplace, write_array
+
+    check_inplace(self)
+    if isinstance(p, Tensor):
+        prob = np.broadcast_to(p._data, self._data.shape).reshape(-1)
+        u = _gen(generator)._uniform(prob.size, D.float64 if p._dtype is D.float64
+                                     else D.float32)
+        draws = u < prob.astype(u.dtype)
+    else:
+        draws = bernoulli(self, p, generator=generator)._data.reshape(-1) != 0
+    return write_array(self, draws.reshape(self._data.shape))
+
+
+def random_(self: Tensor, from_=0, to=None, *, generator=None) -> Tensor:
+    """Fill with integers from [from_, to) (to=None: one argument is `to`)."""
+    from .ops.inplace import check_inplace, write_array
+
+    check_inplace(self)
+    if to is None:
+        from_, to = 0, from_
+    v = random_from_to(_gen(generator), self._data.size, int(from_), int(to), self._dtype)
+    return write_array(self, v.reshape(self._data.shape))
+
+
+METHODS = {"uniform_": uniform_, "normal_": normal_, "bernoulli_": bernoulli_,
+           "random_": random_, "bernoulli": bernoulli}

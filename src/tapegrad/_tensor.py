@@ -12,7 +12,8 @@ import weakref
 import numpy as np
 
 from . import _dtype as D
-from ._size import Size
+from ._size import Size, make_size
+from ._tensor_convert import TensorConversions, _tp_name
 from .autograd import grad_mode
 from .autograd.graph import AccumulateGrad, VersionCounter
 
@@ -20,6 +21,9 @@ __all__ = ["Tensor"]
 
 _FROM_NP = D._FROM_NP
 _state = grad_mode.state
+# Open inference_mode blocks in any thread (kept by grad_mode): while zero, making a tensor
+# skips the thread-local inference check entirely.
+_INFERENCE_OPEN = 0
 
 _NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -34,7 +38,7 @@ def _shape_str(shape) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
-class Tensor:
+class Tensor(TensorConversions):
     """A multi-dimensional array of one dtype, optionally recording a graph for autograd.
 
     >>> import tapegrad
@@ -63,27 +67,34 @@ class Tensor:
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 
-    def __init__(self, *args, dtype=None, device=None) -> None:
-        # Legacy constructor: Tensor(2, 3) is uninitialised (zeros here), Tensor([1, 2]) a copy.
-        d = dtype or D.get_default_dtype()
-        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
-            a = args[0]
-            arr = np.array(a._data if isinstance(a, Tensor) else a, dtype=d.np)
+    def __init__(self, *args, **kwargs) -> None:
+        """The legacy constructor, as PyTorch's: `Tensor(2, 3)` is an uninitialised tensor of
+        that size (zeros in tapegrad), `Tensor([1, 2])` a copy of the data in the default
+        dtype, `Tensor(t)` an alias of tensor t, `Tensor()` an empty tensor."""
+        from ._tensor_new import legacy_new
+
+        src = legacy_new(D.get_default_dtype(), args, kwargs)
+        if isinstance(src, Tensor):  # an alias of a tensor: share everything but identity
+            for name in Tensor.__slots__[:-1]:
+                setattr(self, name, getattr(src, name))
         else:
-            sizes = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
-            arr = np.zeros(tuple(int(s) for s in sizes), dtype=d.np)
-        _init(self, arr, None, False)
+            _init(self, src, None, False)
 
     # --- identity and metadata ------------------------------------------------------
     @property
     def shape(self) -> Size:
-        return Size(self._data.shape)
+        return make_size(self._data.shape)
 
     def size(self, dim: int | None = None):
-        """The shape, or the length of one dimension."""
+        """The shape, or the length of one dimension.
+
+        >>> import tapegrad
+        >>> tapegrad.ones(2, 3).size(-1)
+        3
+        """
         if dim is None:
-            return Size(self._data.shape)
-        return self._data.shape[_wrap_dim(dim, self._data.ndim)]
+            return make_size(self._data.shape)
+        return self._data.shape[_dim_arg(dim, self._data.ndim, "size")]
 
     @property
     def dtype(self) -> D.dtype:
@@ -125,6 +136,14 @@ class Tensor:
         return False
 
     @property
+    def is_cpu(self) -> bool:
+        return True
+
+    def get_device(self) -> int:
+        """-1: the index PyTorch reports for CPU tensors."""
+        return -1
+
+    @property
     def is_sparse(self) -> bool:
         return False
 
@@ -152,10 +171,11 @@ class Tensor:
         return self._dtype.is_signed
 
     def stride(self, dim: int | None = None):
+        """The step, in elements, between neighbours along each dimension."""
         st = tuple(s // self._data.itemsize for s in self._data.strides)
         if self._data.size == 0 or any(s == 0 for s in self._data.shape):
             st = _contiguous_strides(self._data.shape)
-        return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
+        return st if dim is None else st[_dim_arg(dim, self._data.ndim, "stride")]
 
     def is_contiguous(self, memory_format=None) -> bool:
         return bool(self._data.flags.c_contiguous)
@@ -183,27 +203,46 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        flag = bool(flag)
+        if type(flag) is not bool:
+            raise RuntimeError("requires_grad must be a bool")
         if self._grad_fn is not None:
-            if not flag:
-                raise RuntimeError(
-                    "you can only change requires_grad flags of leaf variables. If you want to "
-                    "use a computed variable in a subgraph that doesn't require differentiation "
-                    "use var_no_grad = var.detach()."
-                )
-            return
+            if flag:
+                raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+            raise RuntimeError(_NONLEAF_FLAG_MSG)
         if flag and self._dtype.category < D.FLOAT:
             raise RuntimeError(
                 "only Tensors of floating point and complex dtype can require gradients"
             )
-        self._requires_grad = flag
+        self._set_requires_grad(flag)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set requires_grad in place (leaves only) and return self."""
+        """Set requires_grad in place (leaves only) and return self.
+
+        >>> import tapegrad
+        >>> tapegrad.zeros(2).requires_grad_()
+        tensor([0., 0.], requires_grad=True)
+        """
+        if type(requires_grad) is not bool:
+            raise TypeError(
+                "requires_grad_(): argument 'requires_grad' (position 1) must be bool, not "
+                f"{_tp_name(requires_grad)}"
+            )
+        if self._grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(_NONLEAF_FLAG_MSG)
+            return self
         if requires_grad and self._dtype.category < D.FLOAT:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        self.requires_grad = requires_grad
+        self._set_requires_grad(requires_grad)
         return self
+
+    def _set_requires_grad(self, flag: bool) -> None:
+        if flag and self._extra and self._extra.get("inference") and not _state.inference:
+            raise RuntimeError(
+                "Setting requires_grad=True on inference tensor outside InferenceMode is not "
+                "allowed."
+            )
+        self._requires_grad = flag
 
     @property
     def grad_fn(self):
@@ -219,6 +258,9 @@ class Tensor:
 
     @property
     def _version(self) -> int:
+        """How many in-place operations changed this tensor's storage (shared with views)."""
+        if self._extra and self._extra.get("inference"):
+            raise RuntimeError("Inference tensors do not track version counter.")
         return 0 if self._vc is None else self._vc.value
 
     def _bump_version(self) -> None:
@@ -243,7 +285,7 @@ class Tensor:
             if not isinstance(value, Tensor):
                 raise TypeError(
                     "assigned grad expected to be a Tensor or None but got grad of type "
-                    f"{type(value).__name__}"
+                    f"{_tp_name(value)}"
                 )
             if value._data.shape != self._data.shape:
                 raise RuntimeError(
@@ -253,7 +295,7 @@ class Tensor:
                 )
             if value._dtype is not self._dtype:
                 raise RuntimeError(
-                    f"attempting to assign a gradient with dtype '{_c_name(value._dtype)}' to a "
+                    f"attempting to assign a gradient with dtype '{value._dtype._cname}' to a "
                     f"tensor with grad_dtype '{self._dtype._short}'. The gradient must match the "
                     "tensor's grad_dtype (defaults to the tensor's dtype). You can set the "
                     "tensor's grad_dtype attribute with a specific dtype, or None to allow any "
@@ -277,24 +319,44 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """A tensor sharing this one's values, outside the graph and its version tracking."""
-        return _make(self._data, None, False)
+        """A tensor sharing this one's values, outside the graph and its version tracking.
+
+        Changes made through it are invisible to autograd's saved-tensor checks (as in
+        PyTorch): prefer detach() or no_grad().
+        """
+        out = _make(self._data, None, False)
+        if self._extra and self._extra.get("inference"):
+            out._extra = {"inference": True}
+        return out
 
     @data.setter
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(
-                f"Variable data has to be a tensor, but got {type(value).__name__}"
+                f"Variable data has to be a tensor, but got {_tp_name(value)}"
+            )
+        if self._requires_grad and value._dtype.category < D.FLOAT:
+            raise RuntimeError(
+                "data set to a tensor that requires gradients must be floating point or complex "
+                "dtype"
             )
         self._data = value._data
         self._dtype = value._dtype
 
     def detach(self) -> Tensor:
-        """A new tensor sharing the values (and version counter), with no history."""
+        """A new tensor sharing the values (and version counter), with no history.
+
+        >>> import tapegrad
+        >>> x = tapegrad.ones(2, requires_grad=True)
+        >>> (x * 2).detach()
+        tensor([2., 2.])
+        """
         out = _make(self._data, None, False)
         if self._vc is None:
             self._vc = VersionCounter()
         out._vc = self._vc
+        if self._extra and self._extra.get("inference"):
+            out._extra = {"inference": True}
         return out
 
     def detach_(self) -> Tensor:
@@ -326,121 +388,23 @@ class Tensor:
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
-    # --- conversions ---------------------------------------------------------------------
-    def item(self):
-        """The single value of a one-element tensor as a Python number."""
-        if self._data.size != 1:
-            raise RuntimeError(
-                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
-            )
-        return self._data.reshape(()).item()
+Tensor.__module__ = "tapegrad"
 
-    def tolist(self):
-        return self._data.tolist()
-
-    def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The values as a NumPy array sharing memory (not allowed while requiring grad)."""
-        if self._requires_grad and not force:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
-                "instead."
-            )
-        return self._data
-
-    def __array__(self, dtype=None, copy=None):
-        a = self._data
-        if dtype is not None and a.dtype != dtype:
-            return a.astype(dtype)
-        return a.copy() if copy else a
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
-    def __iter__(self):
-        if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return iter(self.unbind(0))
-
-    def __bool__(self) -> bool:
-        if self._data.size != 1:
-            if self._data.size == 0:
-                raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
-            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.reshape(()))
-
-    def _scalar(self, kind):
-        if self._data.size != 1:
-            raise ValueError("only one element tensors can be converted to Python scalars")
-        return kind(self._data.reshape(()))
-
-    def __float__(self) -> float:
-        return self._scalar(float)
-
-    def __int__(self) -> int:
-        return self._scalar(int)
-
-    def __complex__(self) -> complex:
-        return self._scalar(complex)
-
-    def __index__(self) -> int:
-        if self._dtype.category != D.INT or self._data.size != 1:
+_NONLEAF_FLAG_MSG = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+)
+def _dim_arg(dim, ndim: int, fn: str) -> int:
+    """Check a dim argument of size()/stride() and wrap it, with PyTorch's messages."""
+    if type(dim) is not int:
+        if isinstance(dim, (bool, float, str)) or dim is None:
             raise TypeError(
-                "only integer tensors of a single element can be converted to an index"
+                f"{fn}(): argument 'dim' (position 1) must be int, not {_tp_name(dim)}"
             )
-        return int(self._data.reshape(()))
-
-    def __repr__(self, *, tensor_contents=None) -> str:
-        from ._tensor_str import tensor_repr
-
-        return tensor_repr(self, tensor_contents=tensor_contents)
-
-    def __format__(self, spec: str) -> str:
-        if self._data.ndim == 0:
-            return self.item().__format__(spec)
-        return object.__format__(self, spec) if spec else str(self)
-
-    def __deepcopy__(self, memo):
-        if self._grad_fn is not None:
-            raise RuntimeError(
-                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
-                "protocol at the moment.  If you were attempting to deepcopy a module, this may "
-                "be because of a torch.nn.utils.weight_norm usage, see "
-                "https://github.com/pytorch/pytorch/pull/103001"
-            )
-        out = type(self).__new__(type(self))
-        _init(out, self._data.copy(), None, self._requires_grad)
-        if self._grad is not None:
-            out._grad = self._grad.__deepcopy__(memo)
-        memo[id(self)] = out
-        return out
-
-    def __reduce_ex__(self, proto):
-        return (_rebuild, (self._data.copy(), self._requires_grad))
-
-    @property
-    def is_inference(self):
-        return bool(self._extra and self._extra.get("inference"))
-
-    def cpu(self) -> Tensor:
-        return self
-
-    def cuda(self, *args, **kwargs):
-        raise AssertionError("Torch not compiled with CUDA enabled")
-
-
-def _rebuild(data, requires_grad):
-    t = _make(data, None, False)
-    t._requires_grad = requires_grad
-    return t
-
-
-def _c_name(d: D.dtype) -> str:
-    # PyTorch names the assigned gradient's dtype by its Python-side alias in this message.
-    return {"float32": "float", "float64": "double", "float16": "half", "int64": "long",
-            "int32": "int", "int16": "short", "complex64": "complex<float>",
-            "complex128": "complex<double>"}.get(d.name, d.name)
+        dim = dim.__index__()
+    if ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+    return _wrap_dim(dim, ndim)
 
 
 def _contiguous_strides(shape) -> tuple:
@@ -473,6 +437,8 @@ def _init(t, data, grad_fn, requires_grad) -> None:
     t._base = None
     t._accum = None
     t._extra = None
+    if _INFERENCE_OPEN and _state.inference:
+        t._extra = {"inference": True}
 
 
 _new = object.__new__
@@ -491,4 +457,6 @@ def _make(data: np.ndarray, grad_fn=None, requires_grad: bool = False) -> Tensor
     t._base = None
     t._accum = None
     t._extra = None
+    if _INFERENCE_OPEN and _state.inference:
+        t._extra = {"inference": True}
     return t

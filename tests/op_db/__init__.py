@@ -24,7 +24,8 @@ import numpy as np
 class Sample:
     args: tuple
     kwargs: dict = field(default_factory=dict)
-    # indexes into args of the arrays that should require grad (default: every float array)
+    # which arrays should require grad: ints index args (every float array inside, nested
+    # lists/tuples included), strings name kwargs; default (None): every float array
     grad: tuple | None = None
     desc: str = ""
 
@@ -47,6 +48,11 @@ class OpInfo:
     # output is a tuple/list of tensors or a namedtuple: which outputs to compare/differentiate
     multi_output: bool = False
     nondeterministic_grad_fn: bool = False  # skip grad_fn name comparison
+    # float64 central-difference check of tapegrad's own gradients, first and second order:
+    # |analytic - numeric| <= atol + rtol * |numeric| (tighter than torch.autograd.gradcheck's
+    # 1e-5 / 1e-3, which let a 0.1% error in a derivative pass)
+    gradcheck_atol: float = 1e-6
+    gradcheck_rtol: float = 1e-5
 
 
 def gather() -> list[OpInfo]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from .. import _dtype as D
 from .engine import run_backward
@@ -33,6 +33,15 @@ def _as_tuple(x) -> tuple:
     return tuple(x)
 
 
+def _check_input(t) -> None:
+    from .._tensor import Tensor
+
+    if not isinstance(t, Tensor):
+        raise RuntimeError(
+            f"all inputs have to be Tensors or GradientEdges, but got {type(t).__name__}"
+        )
+
+
 def _size_str(shape) -> str:
     return "tapegrad.Size([" + ", ".join(str(s) for s in shape) + "])"
 
@@ -44,6 +53,8 @@ def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
 
     result = []
     for i, (out, g) in enumerate(zip(outputs, grads)):
+        if not isinstance(out, Tensor):
+            raise AssertionError("Expected output to be a tapegrad.Tensor")
         if g is None:
             if out._requires_grad:
                 if out._data.size != 1:
@@ -65,7 +76,7 @@ def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
                 f"Mismatch in shape: grad_output[{i}] has a shape of {_size_str(g._data.shape)} "
                 f"and output[{i}] has a shape of {_size_str(out._data.shape)}."
             )
-        if out._dtype.category == D.COMPLEX and g._dtype.category != D.COMPLEX:
+        if (out._dtype.category == D.COMPLEX) != (g._dtype.category == D.COMPLEX):
             raise RuntimeError(
                 f"For complex Tensors, both grad_output and output are required to have the same "
                 f"dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {g._dtype!r} and "
@@ -75,6 +86,51 @@ def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
             g = g.to(out._dtype)
         result.append(g)
     return result
+
+
+def _grads_tuple(grads, n: int) -> tuple:
+    from .._tensor import Tensor
+
+    if grads is None:
+        return (None,) * n
+    if isinstance(grads, Tensor):
+        return (grads,)
+    return tuple(grads)
+
+
+def _inputs_tuple(inputs, fn: str) -> tuple:
+    from .._tensor import Tensor
+
+    if isinstance(inputs, Tensor):
+        return (inputs,)
+    if type(inputs) is dict:
+        return tuple(inputs.values())
+    if isinstance(inputs, Mapping):
+        raise TypeError(
+            f"`inputs` argument to `{fn}()` must be a dict, not {type(inputs).__name__}. "
+            "Other Mapping types are not supported."
+        )
+    return tuple(inputs)
+
+
+def _check_roots(outputs, grads) -> None:
+    """The engine's checks of the roots, in PyTorch's order."""
+    if len(outputs) != len(grads):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
+    for i, t in enumerate(outputs):
+        if not t._requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+
+
+_CREATE_GRAPH_WARNING = (
+    "Using backward() with create_graph=True will create a reference cycle between the "
+    "parameter and its gradient which can cause a memory leak. We recommend using "
+    "autograd.grad when creating the graph to avoid this. If you have to use this "
+    "function, make sure to reset the .grad fields of your parameters to None after use "
+    "to break the cycle and avoid the leak."
+)
 
 
 def backward(
@@ -97,35 +153,26 @@ def backward(
 
     if grad_variables is not None:
         grad_tensors = grad_variables
-    outputs = _as_tuple(tensors)
+    ins = None
     if inputs is not None:
-        inputs = _as_tuple(inputs)
-        if len(inputs) == 0:
+        ins = _inputs_tuple(inputs, "backward")
+        if len(ins) == 0:
             raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
-    grads = _as_tuple(grad_tensors) if not isinstance(grad_tensors, Tensor) else (grad_tensors,)
-    if not grads:
-        grads = (None,) * len(outputs)
-    if len(grads) != len(outputs):
-        raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
+    outputs = (tensors,) if isinstance(tensors, Tensor) else tuple(tensors)
+    given = _grads_tuple(grad_tensors, len(outputs))
+    grads = _make_grads(outputs, given)
     if retain_graph is None:
         retain_graph = create_graph
+    _check_roots(outputs, given)
+    if ins is not None:
+        for t in ins:
+            _check_input(t)
+            if not t._requires_grad:
+                # PyTorch calls retain_grad() on each input, which says this.
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
     if create_graph:
-        warnings.warn(
-            "Using backward() with create_graph=True will create a reference cycle between the "
-            "parameter and its gradient which can cause a memory leak. We recommend using "
-            "autograd.grad when creating the graph to avoid this. If you have to use this "
-            "function, make sure to reset the .grad fields of your parameters to None after use "
-            "to break the cycle and avoid the leak.",
-            UserWarning,
-            stacklevel=3,
-        )
-    for i, t in enumerate(outputs):
-        if not t._requires_grad:
-            raise RuntimeError(
-                f"element {i} of tensors does not require grad and does not have a grad_fn"
-            )
-    grads = _make_grads(outputs, grads)
-    run_backward(outputs, grads, retain_graph, create_graph, inputs=inputs, accumulate=True)
+        warnings.warn(_CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
+    run_backward(outputs, grads, retain_graph, create_graph, inputs=ins, accumulate=True)
 
 
 def grad(
@@ -141,6 +188,9 @@ def grad(
 ):
     """The gradients of outputs with respect to inputs, returned rather than accumulated.
 
+    `inputs` may be a tensor, a sequence of tensors, or a dict of them (the result is then a
+    dict with the same keys).
+
     >>> import tapegrad
     >>> x = tapegrad.tensor(3., requires_grad=True)
     >>> tapegrad.autograd.grad(x ** 2, x)
@@ -155,31 +205,29 @@ def grad(
         )
     if allow_unused is None:
         allow_unused = materialize_grads
+    outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    ins = _inputs_tuple(inputs, "grad")
+    if len(ins) == 0:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
+    if not only_inputs:
+        warnings.warn(
+            "only_inputs argument is deprecated and is ignored now (defaults to True). To "
+            "accumulate gradient for other parts of the graph, please use "
+            "tapegrad.autograd.backward.",
+            FutureWarning,
+            stacklevel=2,
+        )
     if is_grads_batched:
         raise NotImplementedError("tapegrad: is_grads_batched is not supported yet")
-    outs = _as_tuple(outputs)
-    single_input = isinstance(inputs, Tensor)
-    ins = _as_tuple(inputs)
-    if not isinstance(inputs, (Tensor, Sequence)) and not single_input:
-        ins = tuple(inputs)
-    gouts = _as_tuple(grad_outputs) if not isinstance(grad_outputs, Tensor) else (grad_outputs,)
-    if not gouts:
-        gouts = (None,) * len(outs)
-    if len(gouts) != len(outs):
-        raise RuntimeError(f"got {len(outs)} tensors and {len(gouts)} gradients")
-    for t in ins:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"expected Tensor as element of inputs, got {type(t).__name__}")
-        if not t._requires_grad:
-            raise RuntimeError("One of the differentiated Tensors does not require grad")
-    for i, t in enumerate(outs):
-        if not t._requires_grad:
-            raise RuntimeError(
-                f"element {i} of tensors does not require grad and does not have a grad_fn"
-            )
+    given = _grads_tuple(grad_outputs, len(outs))
+    gouts = _make_grads(outs, given)
     if retain_graph is None:
         retain_graph = create_graph
-    gouts = _make_grads(outs, gouts)
+    _check_roots(outs, given)
+    for t in ins:
+        _check_input(t)
+        if not t._requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
     res = run_backward(outs, gouts, retain_graph, create_graph, inputs=ins, accumulate=False)
     result = []
     for i, (t, g) in enumerate(zip(ins, res)):
@@ -187,11 +235,13 @@ def grad(
             if materialize_grads:
                 from .._creation import zeros_like
 
-                g = zeros_like(t)
+                g = zeros_like(t, requires_grad=create_graph)
             elif not allow_unused:
                 raise RuntimeError(
                     f"The differentiated Tensor at index {i} appears to not have been used in the "
                     "graph. Set allow_unused=True if this is the desired behavior."
                 )
         result.append(g)
+    if type(inputs) is dict:
+        return dict(zip(inputs.keys(), result))
     return tuple(result)

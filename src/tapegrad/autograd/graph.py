@@ -44,6 +44,14 @@ class VersionCounter:
         self.value = 0
 
 
+_INFERENCE_SAVE_MSG = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `tapegrad.no_grad()` instead "
+    "of `tapegrad.inference_mode()`."
+)
+
+
 class SavedTensor:
     """A tensor saved for backward, with the version it had when saved.
 
@@ -66,6 +74,8 @@ class SavedTensor:
             self.output_nr = t._output_nr
             self.requires_grad = t._requires_grad
         else:
+            if t._extra is not None and t._extra.get("inference"):
+                raise RuntimeError(_INFERENCE_SAVE_MSG)
             self.tensor = t
             self.version = 0 if vc is None else vc.value
 

@@ -194,8 +194,18 @@ def wrap(arr, node=None) -> Tensor:
 
 
 def wrap_view(arr, base: Tensor, node=None) -> Tensor:
-    """A result that views base's storage: it shares base's version counter."""
+    """A result that views base's storage: it shares base's version counter. A view made
+    under no_grad of a tensor that requires grad still requires grad (as a leaf, PyTorch's
+    rule), so that changing it in place later with grad mode on can be refused."""
     out = wrap(arr, node)
+    if node is None and base._requires_grad and not _state.enabled and not _state.inference:
+        out._requires_grad = True
+    if out._extra is not None or base._extra is not None:
+        # a view is an inference tensor exactly when its base is one (whatever the mode)
+        if base._extra and base._extra.get("inference"):
+            out._extra = {**(out._extra or {}), "inference": True}
+        elif out._extra:
+            out._extra.pop("inference", None)
     root = base._base if base._base is not None else base
     if root._vc is None:
         from ..autograd.graph import VersionCounter

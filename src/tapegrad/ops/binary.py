@@ -420,7 +420,7 @@ class WhereBackward0(Node):
 
     def vjp(self, g):
         c = self.cond
-        nx, ny = self._next
+        _, nx, ny = self._next
         gx = where(c, g, 0.0) if nx[0] is not None else None
         gy = where(c, 0.0, g) if ny[0] is not None else None
         return None, gx, gy

@@ -69,7 +69,7 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noq
     a = input._data
     if a.dtype != dt.np:
         a = a.astype(dt.np)
-    if dim is None:
+    if dim is None and not keepdim:
         r = np.asarray(a.sum(dtype=dt.np))
         return wrap(r, new_node(SumBackward0, (input,)))
     dims = reduce_dims(dim, a.ndim)
@@ -105,26 +105,45 @@ class MeanBackward1(Node):
 def _mean_check(x: Tensor, dtype):
     dt = dtype or x._dtype
     if dt.category < D.FLOAT:
+        which = "Input" if dtype is None else "Optional"
         raise RuntimeError(
-            "mean(): could not infer output dtype. Input dtype must be either a floating point or "
-            f"complex dtype. Got: {dt._short}"
+            f"mean(): could not infer output dtype. {which} dtype must be either a floating point "
+            f"or complex dtype. Got: {dt._short}"
         )
     return dt
 
 
+def _empty_mean(a, axis, keepdim):
+    """The mean of an empty tensor: nan where nothing is averaged (without NumPy's warning)."""
+    n = a.size if axis is None else int(np.prod([a.shape[d] for d in axis]))
+    with np.errstate(all="ignore"):
+        return np.asarray(a.sum(axis=axis, keepdims=keepdim) / a.dtype.type(n))
+
+
 def mean(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
-    """Arithmetic mean of all elements, or over dim."""
+    """Arithmetic mean of all elements, or over dim.
+
+    >>> import tapegrad
+    >>> tapegrad.tensor([[1., 2.], [3., 5.]]).mean(1)
+    tensor([1.5000, 4.0000])
+    """
     input = as_tensor_arg(input)  # noqa: A001
     dt = _mean_check(input, dtype)
     a = input._data
     if a.dtype != dt.np:
         a = a.astype(dt.np)
-    if dim is None:
-        r = np.asarray(a.mean(dtype=dt.np))
+    if dim is None and not keepdim:
+        r = np.asarray(a.mean(dtype=dt.np)) if a.size else _empty_mean(a, None, False)
         return wrap(r, new_node(MeanBackward0, (input,)))
     dims = reduce_dims(dim, a.ndim)
-    r = np.asarray(a.mean(axis=dims, keepdims=keepdim, dtype=dt.np)) if a.ndim else a.copy()
+    if not a.ndim:
+        r = a.copy()
+    elif a.size:
+        r = np.asarray(a.mean(axis=dims, keepdims=keepdim, dtype=dt.np))
+    else:
+        r = _empty_mean(a, dims, keepdim)
     node = new_node(MeanBackward1, (input,))
     if node is not None:
         node.dims, node.keepdim = dims, keepdim
     return wrap(r, node)
+

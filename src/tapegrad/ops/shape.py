@@ -23,27 +23,34 @@ def _sizes(size):
 
 def infer_size(shape, numel: int) -> tuple:
     """Resolve one -1 in shape from numel, with PyTorch's messages."""
-    neg = [i for i, s in enumerate(shape) if s == -1]
-    if len(neg) > 1:
-        raise RuntimeError("only one dimension can be inferred")
-    for s in shape:
-        if s < -1:
-            raise RuntimeError(f"invalid shape dimension {s}")
+    neg = -1
     known = 1
-    for s in shape:
-        if s != -1:
-            known *= s
-    if neg:
-        if known == 0 or numel % known:
+    for i, s in enumerate(shape):
+        if s == -1:
+            if neg >= 0:
+                raise RuntimeError("only one dimension can be inferred")
+            neg = i
+        elif s < 0:
             raise RuntimeError(
-                f"shape '[{', '.join(str(s) for s in shape)}]' is invalid for input of size {numel}"
-            )
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    elif known != numel:
-        raise RuntimeError(
-            f"shape '[{', '.join(str(s) for s in shape)}]' is invalid for input of size {numel}"
-        )
-    return shape
+                f"invalid shape dimension {s} at index {i} of shape {_fmt(shape)}")
+        else:
+            known *= s
+    if neg >= 0:
+        if known == 0:
+            if numel == 0:
+                raise RuntimeError(
+                    f"cannot reshape tensor of 0 elements into shape {_fmt(shape)} because the "
+                    "unspecified dimension size -1 can be any value and is ambiguous"
+                )
+        elif numel % known == 0:
+            return shape[:neg] + (numel // known,) + shape[neg + 1:]
+    elif known == numel:
+        return shape
+    raise RuntimeError(f"shape '{_fmt(shape)}' is invalid for input of size {numel}")
+
+
+def _fmt(shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
 class ViewBackward0(Node):
@@ -77,18 +84,29 @@ def _view_dtype(input, dtype):
     raise NotImplementedError("tapegrad: Tensor.view(dtype) is not supported yet")
 
 
+class ReshapeAliasBackward0(ViewBackward0):
+    __slots__ = ()
+
+
 def reshape(input: Tensor, *shape) -> Tensor:  # noqa: A002
-    """A tensor of another shape with the same values: a view when possible, else a copy."""
+    """A tensor of another shape with the same values: a view when possible, else a copy.
+
+    As PyTorch: a contiguous input gives a view (ViewBackward0), a non-contiguous one a view
+    when its strides allow (ReshapeAliasBackward0), else a contiguous copy reshaped
+    (UnsafeViewBackward0 over CloneBackward0).
+    """
     shape = infer_size(_sizes(shape), input._data.size)
     a = input._data
-    if shape == a.shape and input._grad_fn is None and not input._requires_grad:
-        return wrap_view(a.view(), input)
+    if a.flags.c_contiguous:
+        return wrap_view(a.reshape(shape), input, new_node(ViewBackward0, (input,)))
     try:
         r = np.reshape(a, shape, copy=False)
-        return wrap_view(r, input, new_node(ViewBackward0, (input,)))
+        return wrap_view(r, input, new_node(ReshapeAliasBackward0, (input,)))
     except ValueError:
-        r = np.reshape(np.ascontiguousarray(a), shape)
-        return wrap(r, new_node(UnsafeViewBackward0, (input,)))
+        from .convert import clone
+
+        c = clone(input)
+        return wrap(c._data.reshape(shape), new_node(UnsafeViewBackward0, (c,)))
 
 
 def view_as(input, other):  # noqa: A002
@@ -178,7 +196,14 @@ class PermuteBackward0(Node):
 
 
 def permute(input: Tensor, *dims) -> Tensor:  # noqa: A002
-    """Reorder dimensions (a view)."""
+    """Reorder dimensions (a view).
+
+    >>> import tapegrad
+    >>> tapegrad.zeros(2, 3, 4).permute(2, 0, 1).shape
+    tapegrad.Size([4, 2, 3])
+    """
+    if not dims:
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     dims = _sizes(dims)
     n = input._data.ndim
     if len(dims) != n:
@@ -273,7 +298,124 @@ def squeeze(input: Tensor, dim=None) -> Tensor:  # noqa: A002
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
         axes = tuple(_wrap_dim(d, a.ndim) for d in dims)
+        for d in axes:
+            if axes.count(d) > 1:
+                raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
         axes = tuple(d for d in axes if a.ndim and a.shape[d] == 1)
         cls = SqueezeBackward2 if isinstance(dim, (tuple, list)) else SqueezeBackward1
     r = np.squeeze(a, axes) if axes else a.view()
     return wrap_view(r, input, new_node(cls, (input,)))
+
+
+# --- flatten / unflatten / movedim / ravel ---------------------------------------------------
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # noqa: A002
+    """Merge dims start_dim..end_dim into one (a reshape: a view when possible).
+
+    As PyTorch, nothing to merge returns input itself, and a 0-d tensor becomes shape (1,).
+
+    >>> import tapegrad
+    >>> tapegrad.zeros(2, 3, 4).flatten(1).shape
+    tapegrad.Size([2, 12])
+    """
+    a = input._data
+    n = a.ndim
+    s = _wrap_dim(start_dim, n)
+    e = _wrap_dim(end_dim, n)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if n == 0:
+        return reshape(input, (1,))
+    if s == e:
+        return input
+    shape = a.shape
+    k = 1
+    for d in shape[s:e + 1]:
+        k *= d
+    return reshape(input, shape[:s] + (k,) + shape[e + 1:])
+
+
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:  # noqa: A002
+    """Split dim into several of the given sizes (one may be -1): a view.
+
+    >>> import tapegrad
+    >>> tapegrad.zeros(2, 12).unflatten(1, (3, -1)).shape
+    tapegrad.Size([2, 3, 4])
+    """
+    a = input._data
+    if a.ndim == 0:
+        raise RuntimeError("unflatten got an unexpected error:\nDimension specified as "
+                           f"{dim} but tensor has no dimensions")
+    d = _wrap_dim(dim, a.ndim)
+    sizes = tuple(int(v) for v in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    n = a.shape[d]
+    if -1 in sizes:
+        try:
+            sizes = infer_size(sizes, n)
+        except RuntimeError as e:
+            if "can be inferred" in str(e) or "ambiguous" in str(e):
+                raise RuntimeError(f"unflatten got an unexpected error:\n{e}") from None
+            raise RuntimeError(
+                f"unflatten: Provided sizes {_fmt(sizes)} don't multiply up to the size of dim "
+                f"{dim} ({n}) in the input tensor"
+            ) from None
+    else:
+        k = 1
+        for v in sizes:
+            k *= v
+        if k != n:
+            raise RuntimeError(
+                f"unflatten: Provided sizes {_fmt(sizes)} don't multiply up to the size of dim "
+                f"{dim} ({n}) in the input tensor"
+            )
+    r = np.reshape(a, a.shape[:d] + sizes + a.shape[d + 1:], copy=False)
+    return wrap_view(r, input, new_node(ViewBackward0, (input,)))
+
+
+def movedim(input: Tensor, source, destination) -> Tensor:  # noqa: A002
+    """Move dims from positions source to positions destination, the rest keeping their order.
+
+    >>> import tapegrad
+    >>> tapegrad.zeros(2, 3, 4).movedim(0, -1).shape
+    tapegrad.Size([3, 4, 2])
+    """
+    n = input._data.ndim
+    src = tuple(source) if isinstance(source, (tuple, list)) else (source,)
+    dst = tuple(destination) if isinstance(destination, (tuple, list)) else (destination,)
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({_fmt(src)} dims) should "
+            f"contain the same number of dims as destination ({_fmt(dst)} dims)"
+        )
+    src = tuple(_wrap_dim(int(d), n) for d in src)
+    dst = tuple(_wrap_dim(int(d), n) for d in dst)
+    for what, ds in (("source", src), ("destination", dst)):
+        if len(set(ds)) != len(ds):
+            raise RuntimeError(f"movedim: repeated dim in `{what}` ({_fmt(ds)})")
+    order = [-1] * n
+    for s, d in zip(src, dst):
+        order[d] = s
+    rest = iter(i for i in range(n) if i not in src)
+    order = [next(rest) if o == -1 else o for o in order]
+    return permute(input, order) if n else permute(input, ())
+
+
+moveaxis = movedim
+
+
+def ravel(input: Tensor) -> Tensor:  # noqa: A002
+    """The values as a 1-D tensor: contiguous() then view(-1).
+
+    >>> import tapegrad
+    >>> tapegrad.tensor([[1., 2.], [3., 4.]]).t().ravel()
+    tensor([1., 3., 2., 4.])
+    """
+    from .convert import contiguous
+
+    return view(contiguous(input), -1)
+
+
+__all__ += ["flatten", "unflatten", "movedim", "moveaxis", "ravel"]
+METHODS = {"flatten": flatten, "unflatten": unflatten, "movedim": movedim,
+           "moveaxis": moveaxis, "ravel": ravel}

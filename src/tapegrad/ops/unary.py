@@ -34,6 +34,8 @@ class UnaryNode(Node):
         saved = self._saved
         if saved is FREED:
             self.saved_tensors()  # raises PyTorch's message
+        if not saved:  # saves == "none"
+            return None, None
         v = saved[0].unpack(self)
         if self.saves == "x":
             return v, None
@@ -138,7 +140,9 @@ def _neg_np(a):
 
 
 def _abs_np(a):
-    return np.abs(a) if a.dtype != np.bool_ else a.copy()
+    if a.dtype == np.bool_:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
+    return np.abs(a)
 
 
 # --- fused backward primitives ----------------------------------------------------------

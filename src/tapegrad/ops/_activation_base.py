@@ -1,0 +1,165 @@
+"""The machinery the activation functions share (ops/activation.py, ops/_activation_linear.py).
+
+An elementwise activation f(x; params) is one primitive whose node (named as PyTorch names it,
+e.g. GeluBackward0) keeps x and the params. Its vjp is a single fused derivative op
+`h(g, x; params) = g * f'(x)`, computed by one NumPy expression, as PyTorch's gelu_backward,
+elu_backward, ... are ops of their own. h is itself a primitive (node `<Name>BackwardBackward0`)
+whose vjp is written in tapegrad ops:
+- h is linear in g, so d/dg <gg, h> = h(gg, x): the same fused op;
+- d/dx <gg, h> = gg * g * f''(x), with f'' given in tapegrad ops (zero for the piecewise-linear
+  activations, as in PyTorch, whose double backward there returns zeros);
+so second and higher derivatives work, and a first-order backward costs one op per node.
+
+Float16 inputs are computed in float32 and rounded back, as PyTorch's CPU kernels do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd.engine import edge_of
+from ..autograd.grad_mode import no_grad
+from ..autograd.graph import Node, SavedTensor
+from ._core import _state, as_tensor_arg, node2
+from .inplace import check_inplace, write_result
+
+__all__: list[str] = []
+
+_FLOAT = D.FLOAT
+_HALF = np.dtype(np.float16)
+
+
+class ActNode(Node):
+    """Backward of an elementwise activation: vjp(g) = <fused derivative op>(g, x, *params).
+
+    PyTorch's `_saved_self` and `_saved_<param>` attributes are answered from the saved input
+    and the params (names in `param_names`).
+    """
+
+    __slots__ = ("params",)
+    param_names: tuple = ()
+
+    @staticmethod
+    def derivative(g, x, *params):  # pragma: no cover - every declaration sets it
+        raise NotImplementedError
+
+    def vjp(self, g):
+        (x,) = self.saved_tensors()
+        return self.derivative(g, x, *self.params)
+
+    def __getattr__(self, name: str):
+        if name == "_saved_self":
+            return self.saved_tensors()[0]
+        names = type(self).param_names
+        if name.startswith("_saved_") and name[7:] in names:
+            return self.params[names.index(name[7:])]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+
+class DerivNode(Node):
+    """Backward of a fused derivative op h(g, x; params) = g * f'(x) (see the module doc)."""
+
+    __slots__ = ("params",)
+
+    @staticmethod
+    def op(g, x, *params):  # pragma: no cover - set by derivative_op
+        raise NotImplementedError
+
+    second = None  # f''(x, *params) in tapegrad ops; None where f is piecewise linear
+
+    def vjp(self, gg):
+        g, x = self.saved_tensors()
+        ng, nx = self._next
+        params = self.params
+        grad_g = self.op(gg, x, *params) if ng[0] is not None else None
+        grad_x = None
+        if nx[0] is not None:
+            second = self.second
+            if second is None:
+                grad_x = x.new_zeros(x.shape)
+            else:
+                grad_x = gg * g * second(x, *params)
+        return grad_g, grad_x
+
+
+def derivative_op(node_name: str, np_fn, second=None):
+    """The fused op h(g, x, *params) = np_fn(g, x, *params) on arrays, with node node_name."""
+    attrs = {"__slots__": (), "second": staticmethod(second) if second is not None else None}
+    node_cls = type(node_name, (DerivNode,), attrs)
+
+    def op(g: Tensor, x: Tensor, *params) -> Tensor:
+        xa = x._data
+        ga = g._data
+        dt = xa.dtype
+        if dt == _HALF:
+            r = np_fn(ga.astype(np.float32), xa.astype(np.float32), *params)
+        else:
+            r = np_fn(ga, xa, *params)
+        if type(r) is not np.ndarray or r.dtype != dt:
+            r = np.asarray(r).astype(dt)
+        node = node2(node_cls, g, x)
+        if node is None:
+            return _make(r, None, False)
+        node.params = params
+        node._saved = (SavedTensor(g), SavedTensor(x))
+        return _make(r, node, True)
+
+    op.__name__ = op.__qualname__ = node_name
+    node_cls.op = staticmethod(op)
+    op.node_class = node_cls
+    return op
+
+
+def act_node(node_name: str, derivative, param_names: tuple = ()) -> type:
+    """The node class of an activation whose vjp is the fused op `derivative`."""
+    return type(node_name, (ActNode,), {"__slots__": (), "derivative": staticmethod(derivative),
+                                        "param_names": param_names})
+
+
+def float_input(x, kernel: str) -> Tensor:
+    """x as a tensor of floating dtype, else PyTorch's kernel message for its dtype."""
+    if not isinstance(x, Tensor):
+        x = as_tensor_arg(x)
+    if x._dtype.category != _FLOAT:
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{x._dtype._short}\'')
+    return x
+
+
+def compute(np_fn, a: np.ndarray, *params) -> np.ndarray:
+    """np_fn(a, *params) in a's dtype (float16 computed in float32)."""
+    dt = a.dtype
+    r = np_fn(a.astype(np.float32) if dt == _HALF else a, *params)
+    if type(r) is not np.ndarray or r.dtype != dt:
+        r = np.asarray(r).astype(dt)
+    return r
+
+
+def record(x: Tensor, r: np.ndarray, node_cls: type, params: tuple) -> Tensor:
+    """The result tensor around r, recorded as node_cls(x; params) when x requires grad."""
+    if _state.enabled and x._requires_grad:
+        node = node_cls()
+        node._next = (edge_of(x),)
+        node._in_meta = ((x._data.shape, x._dtype),)
+        node.params = params
+        node._saved = (SavedTensor(x),)
+        return _make(r, node, True)
+    return _make(r, None, False)
+
+
+def scalar(v):
+    """A Python number from a number or a one-element tensor (PyTorch's Scalar arguments)."""
+    if isinstance(v, Tensor):
+        return v.item()
+    return v
+
+
+def inplace(fn, x: Tensor, *args) -> Tensor:
+    """fn(x, *args) written into x: allowed for tensors outside the graph (see ops/inplace.py)."""
+    if not isinstance(x, Tensor):
+        x = as_tensor_arg(x)
+    check_inplace(x)
+    with no_grad():
+        r = fn(x, *args)
+    return write_result(x, r)
