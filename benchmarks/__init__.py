@@ -24,6 +24,7 @@ from types import ModuleType
 # workload id -> module (in this package)
 WORKLOADS: dict[str, str] = {
     "W1": "w1_overhead",
+    "W7": "w7_cnn",
 }
 
 # Peers in the order they are reported; the first is the library under test, the second the

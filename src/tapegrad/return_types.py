@@ -14,7 +14,9 @@ from __future__ import annotations
 from operator import itemgetter
 
 __all__ = ["max", "min", "sort", "topk", "kthvalue", "mode", "median", "nanmedian", "cummax",
-           "cummin", "aminmax", "make"]
+           "cummin", "aminmax", "make", "slogdet", "linalg_slogdet", "linalg_inv_ex",
+           "linalg_solve_ex", "linalg_cholesky_ex", "qr", "linalg_qr", "linalg_eigh", "svd",
+           "linalg_svd", "linalg_lstsq"]
 
 
 def _repr(self) -> str:
@@ -69,3 +71,15 @@ nanmedian = make("nanmedian", _VI)
 cummax = make("cummax", _VI)
 cummin = make("cummin", _VI)
 aminmax = make("aminmax", ("min", "max"))
+# linear algebra (tapegrad.linalg)
+slogdet = make("slogdet", ("sign", "logabsdet"))
+linalg_slogdet = make("linalg_slogdet", ("sign", "logabsdet"))
+linalg_inv_ex = make("linalg_inv_ex", ("inverse", "info"))
+linalg_solve_ex = make("linalg_solve_ex", ("result", "info"))
+linalg_cholesky_ex = make("linalg_cholesky_ex", ("L", "info"))
+qr = make("qr", ("Q", "R"))
+linalg_qr = make("linalg_qr", ("Q", "R"))
+linalg_eigh = make("linalg_eigh", ("eigenvalues", "eigenvectors"))
+svd = make("svd", ("U", "S", "V"))
+linalg_svd = make("linalg_svd", ("U", "S", "Vh"))
+linalg_lstsq = make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"))

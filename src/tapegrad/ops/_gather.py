@@ -29,8 +29,10 @@ def _index_array(index) -> np.ndarray:
 
 
 def _gather_np(a: np.ndarray, dim: int, idx: np.ndarray) -> np.ndarray:
-    if a.ndim == 0:
-        return a.reshape(1)[idx.reshape(1)].reshape(idx.shape)
+    if idx.size == 0:
+        return np.empty(idx.shape, dtype=a.dtype)
+    if a.ndim == 0 or idx.ndim == 0:  # a 0-d tensor acts as one of shape (1,), as in PyTorch
+        return _gather_np(a.reshape(-1), 0, idx.reshape(-1)).reshape(idx.shape)
     if a.shape != idx.shape:
         a = a[tuple(slice(None) if d == dim else slice(0, s) for d, s in enumerate(idx.shape))]
     return np.take_along_axis(a, idx, axis=dim)
@@ -41,8 +43,8 @@ def _scatter_add_np(out: np.ndarray, dim: int, idx: np.ndarray, src: np.ndarray,
     """Add src at idx along dim into out (in place; out is a fresh array)."""
     if idx.size == 0:
         return out
-    if out.ndim == 0:
-        out += src.reshape(idx.shape).sum()
+    if out.ndim == 0 or idx.ndim == 0:  # 0-d tensors act as ones of shape (1,)
+        _scatter_add_np(out.reshape(-1), 0, idx.reshape(-1), src.reshape(-1), unique)
         return out
     if src.shape != idx.shape:
         src = src[tuple(slice(0, s) for s in idx.shape)]

@@ -272,12 +272,13 @@ class RemainderBackward0(Node):
 
 
 class RemainderBackward1(Node):
-    # x - floor(x / y) * y: d/dx = 1, d/dy = -floor(x / y)
+    # x - floor(x / y) * y: d/dx = 1, d/dy = -floor(x / y) (floor: zero gradient, so this
+    # stays differentiable, as PyTorch's div(rounding_mode="floor") is)
     __slots__ = ()
 
     def vjp(self, g):
         x, y = self.saved_tensors()
-        return g, -g * floor_divide(x, y)
+        return g, -g * (x / y).floor()
 
 
 def remainder(input, other, *, out=None):  # noqa: A002

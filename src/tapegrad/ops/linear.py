@@ -1,0 +1,176 @@
+"""linear and bilinear, composed as PyTorch composes them (so their grad_fn chains match).
+
+  linear(x, W, b)   2-D x with bias: addmm(b, x, W^T) (AddmmBackward0); contiguous x of other
+                    ranks with a 1-D bias: x viewed as 2-D, addmm, viewed back; otherwise
+                    matmul(x, W^T), plus b.
+  bilinear(x1, x2, W, b)  out[n, o] = sum_ij x1[n, i] W[o, i, j] x2[n, j] (+ b), through the
+                    primitive _trilinear (TrilinearBackward0), inputs flattened to 2-D first.
+
+Rules (written in tapegrad ops, so they differentiate again):
+  addmm  out = beta * b + alpha * (m1 @ m2):  gb = beta * g, gm1 = alpha * g @ m2^H,
+         gm2 = alpha * m1^H @ g
+  trilinear  with A = (g @ W.reshape(O, I*J)).reshape(N, I, J):
+         gx1 = sum_j A * x2[:, None, :],  gx2 = sum_i A * x1[:, :, None],
+         gW = (g^T @ (x1[:, :, None] * x2[:, None, :]).reshape(N, I*J)).reshape(O, I, J)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._core import new_node, save, wrap
+from .matmul import _h, matmul, mm
+
+__all__ = ["bilinear"]
+FUNCTIONAL = ["linear", "bilinear"]
+
+
+def _dims(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+class AddmmBackward0(Node):
+    __slots__ = ("alpha", "beta")
+
+    def vjp(self, g):
+        m1, m2 = self.saved_tensors()
+        nb, n1, n2 = self._next
+        a, b = self.alpha, self.beta
+        gb = (g if b == 1 else g * b) if nb[0] is not None else None
+        g1 = g2 = None
+        if n1[0] is not None:
+            g1 = mm(g, _h(m2))
+            g1 = g1 if a == 1 else g1 * a
+        if n2[0] is not None:
+            g2 = mm(_h(m1), g)
+            g2 = g2 if a == 1 else g2 * a
+        return gb, g1, g2
+
+
+def _addmm(bias: Tensor, m1: Tensor, m2: Tensor, beta=1, alpha=1) -> Tensor:
+    """beta * bias + alpha * (m1 @ m2), bias broadcast to the product's shape."""
+    a, b, c = m1._data, m2._data, bias._data
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and {_dims(b.shape)})")
+    if m1._dtype is not m2._dtype:
+        raise RuntimeError("expected m1 and m2 to have the same dtype, but got: "
+                           f"{m1._dtype._cname} != {m2._dtype._cname}")
+    if bias._dtype is not m1._dtype:
+        raise RuntimeError("self and mat2 must have the same dtype, but got "
+                           f"{bias._dtype._short} and {m2._dtype._short}")
+    target = (a.shape[0], b.shape[1])
+    for k in range(1, min(c.ndim, 2) + 1):  # from the last dim, as expand checks
+        if c.shape[-k] != 1 and c.shape[-k] != target[-k]:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({target[-k]}) must match the existing size "
+                f"({c.shape[-k]}) at non-singleton dimension {2 - k}.  Target sizes: "
+                f"[{', '.join(map(str, target))}].  Tensor sizes: "
+                f"[{', '.join(map(str, c.shape))}]")
+    prod = a @ b
+    if alpha != 1:
+        prod = prod * alpha
+    out = prod + (c if beta == 1 else c * beta)
+    node = new_node(AddmmBackward0, (bias, m1, m2))
+    if node is not None:
+        node.alpha, node.beta = alpha, beta
+        save(node, m1, m2)
+    return wrap(np.ascontiguousarray(out), node)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """x @ W^T + b over the last dim of x (W is (out_features, in_features)).
+
+    >>> import tapegrad
+    >>> x, w, b = tapegrad.ones(2, 3), tapegrad.ones(4, 3), tapegrad.zeros(4)
+    >>> tapegrad.nn.functional.linear(x, w, b)
+    tensor([[3., 3., 3., 3.],
+            [3., 3., 3., 3.]])
+    """
+    xd, wd = input._data.ndim, weight._data.ndim
+    if xd == 0 or wd == 0:
+        raise RuntimeError(
+            f"both arguments to linear need to be at least 1D, but they are {xd}D and {wd}D")
+    wt = weight.t()
+    if bias is not None:
+        contiguous = input._data.flags.c_contiguous
+        fused = xd == 2 or (contiguous and (xd == 3 or bias._data.ndim == 1))
+        if fused and wd != 2:
+            raise RuntimeError(f"mat2 must be a matrix, got {wd}-D tensor")
+        if xd == 2:
+            return _addmm(bias, input, wt)
+        if fused:
+            shape = input._data.shape
+            flat = input.reshape(int(np.prod(shape[:-1])), shape[-1])
+            out = _addmm(bias, flat, wt)
+            return out.view(shape[:-1] + (out._data.shape[1],))
+    out = matmul(input, wt)
+    return out if bias is None else out + bias
+
+
+class TrilinearBackward0(Node):
+    __slots__ = ()
+
+    def vjp(self, g):
+        x1, w, x2 = self.saved_tensors()
+        n1, nw, n2 = self._next
+        o, i, j = w._data.shape
+        n = x1._data.shape[0]
+        g1 = gw = g2 = None
+        if n1[0] is not None or n2[0] is not None:
+            a = mm(g, w.reshape(o, i * j)).reshape(n, i, j)
+            if n1[0] is not None:
+                g1 = (a * x2.unsqueeze(1)).sum(2)
+            if n2[0] is not None:
+                g2 = (a * x1.unsqueeze(2)).sum(1)
+        if nw[0] is not None:
+            outer = (x1.unsqueeze(2) * x2.unsqueeze(1)).reshape(n, i * j)
+            gw = mm(g.t(), outer).reshape(o, i, j)
+        return g1, gw, g2
+
+
+def _trilinear(x1: Tensor, w: Tensor, x2: Tensor) -> Tensor:
+    """out[n, o] = sum_ij x1[n, i] w[o, i, j] x2[n, j] (the one form bilinear needs)."""
+    a1, aw, a2 = x1._data, w._data, x2._data
+    t = np.tensordot(a1, aw, axes=([1], [1]))  # (N, O, J)
+    out = np.einsum("noj,nj->no", t, a2)
+    node = new_node(TrilinearBackward0, (x1, w, x2))
+    if node is not None:
+        save(node, x1, w, x2)
+    return wrap(np.ascontiguousarray(out), node)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x1^T W x2 + b for each output feature: W is (out, in1, in2).
+
+    >>> import tapegrad
+    >>> x1, x2, w = tapegrad.ones(2, 3), tapegrad.ones(2, 4), tapegrad.ones(5, 3, 4)
+    >>> tapegrad.bilinear(x1, x2, w).shape
+    tapegrad.Size([2, 5])
+    """
+    s1, s2, sw = input1._data.shape, input2._data.shape, weight._data.shape
+    if len(s1) != len(s2):
+        raise RuntimeError(
+            f"bilinear(): input dimensions do not match: got {len(s1)} and {len(s2)}")
+    for i in range(len(s1) - 1):
+        if s1[i] != s2[i]:
+            raise RuntimeError(
+                f"bilinear(): input batch dimensions do not match at dim {i}: got {s1[i]} and "
+                f"{s2[i]}")
+    if s1[-1] != sw[1]:
+        raise RuntimeError(
+            f"bilinear(): input1 size does not match weight size: got {s1[-1]} but expected "
+            f"{sw[1]}")
+    if s2[-1] != sw[2]:
+        raise RuntimeError(
+            f"bilinear(): input2 size does not match weight size: got {s2[-1]} but expected "
+            f"{sw[2]}")
+    if bias is not None and bias._data.shape[0] != sw[0]:
+        raise RuntimeError(
+            f"bilinear(): bias size does not match weight size: got {bias._data.shape[0]} but "
+            f"expected {sw[0]}")
+    out = _trilinear(input1.reshape(-1, s1[-1]), weight, input2.reshape(-1, s2[-1]))
+    out = out.reshape(s1[:-1] + (sw[0],))
+    return out if bias is None else out + bias
