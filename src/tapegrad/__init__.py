@@ -68,6 +68,7 @@ from .autograd import (  # noqa: E402
     set_grad_enabled,
 )
 from . import nn  # noqa: E402
+from . import linalg  # noqa: E402
 
 globals().update(_UNARY)
 

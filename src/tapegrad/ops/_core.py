@@ -25,8 +25,8 @@ _INT, _FLOAT, _COMPLEX = D.INT, D.FLOAT, D.COMPLEX
 _NO_EDGE = (None, 0)
 
 __all__ = [
-    "Tensor", "as_tensor_arg", "binary_operands", "float_operand", "new_node", "node2", "wrap",
-    "wrap_view", "save", "save_out", "to_array", "scalar_types",
+    "Tensor", "as_tensor_arg", "binary_operands", "check_broadcast", "float_operand", "new_node",
+    "node2", "wrap", "wrap_view", "save", "save_out", "to_array", "scalar_types",
 ]
 
 scalar_types = (numbers.Number, np.bool_, np.number)
@@ -115,6 +115,28 @@ def _binary_operands_slow(x, y):
     if isinstance(x, scalar_types) and not isinstance(x, np.ndarray):
         return _scalar_as(x, dt), ya, dt
     return to_array(x, dt), ya, dt
+
+
+def check_broadcast(*operands) -> None:
+    """Raise PyTorch's message when the tensor operands do not broadcast together (checked
+    pairwise, left to right, against the shape broadcast so far)."""
+    shapes = [t._data.shape for t in operands if isinstance(t, Tensor)]
+    if not shapes:
+        return
+    first = shapes[0]
+    if all(sh == first for sh in shapes):
+        return
+    acc = first
+    for sh in shapes[1:]:
+        n = max(len(acc), len(sh))
+        pa = (1,) * (n - len(acc)) + tuple(acc)
+        pb = (1,) * (n - len(sh)) + tuple(sh)
+        for i in range(n - 1, -1, -1):
+            if pa[i] != pb[i] and pa[i] != 1 and pb[i] != 1:
+                raise RuntimeError(
+                    f"The size of tensor a ({pa[i]}) must match the size of tensor b ({pb[i]}) "
+                    f"at non-singleton dimension {i}")
+        acc = tuple(max(u, v) if min(u, v) != 0 else 0 for u, v in zip(pa, pb))
 
 
 def _scalar_as(v, dt):

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _make, _tp_name
 from ._core import binary_operands, node2, save, scalar_types
+from ._core import check_broadcast as _check_shapes  # noqa: F401
 from .inplace import copy_out
 
 _FLOAT, _COMPLEX = D.FLOAT, D.COMPLEX
@@ -35,26 +36,6 @@ def _need_tensor(fn: str, x, y, yname: str = "other") -> None:
     if not isinstance(y, Tensor):
         raise TypeError(
             f"{fn}(): argument '{yname}' (position 2) must be Tensor, not {_tp_name(y)}")
-
-
-def _check_shapes(*operands) -> None:
-    """PyTorch's message when the tensor operands do not broadcast together (checked pairwise,
-    left to right, against the shape broadcast so far)."""
-    shapes = [t._data.shape for t in operands if isinstance(t, Tensor)]
-    first = shapes[0]
-    if all(sh == first for sh in shapes):
-        return
-    acc = first
-    for sh in shapes[1:]:
-        n = max(len(acc), len(sh))
-        pa = (1,) * (n - len(acc)) + tuple(acc)
-        pb = (1,) * (n - len(sh)) + tuple(sh)
-        for i in range(n - 1, -1, -1):
-            if pa[i] != pb[i] and pa[i] != 1 and pb[i] != 1:
-                raise RuntimeError(
-                    f"The size of tensor a ({pa[i]}) must match the size of tensor b ({pb[i]}) "
-                    f"at non-singleton dimension {i}")
-        acc = tuple(max(u, v) if min(u, v) != 0 else 0 for u, v in zip(pa, pb))
 
 
 def _arg_name(v) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.graph import Node, SavedTensor
-from ._core import binary_operands, new_node, node2, save, wrap
+from ._core import binary_operands, check_broadcast, new_node, node2, save, wrap
 
 _ndarray = np.ndarray
 _np_add, _np_sub = np.add, np.subtract
@@ -27,7 +27,11 @@ __all__ = [
 def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
     """Run np_fn on promoted operands; record node_cls over (x, y) when needed."""
     xa, ya, dt = binary_operands(x, y)
-    r = np_fn(xa, ya)
+    try:
+        r = np_fn(xa, ya)
+    except ValueError:
+        check_broadcast(x, y)
+        raise
     if type(r) is not _ndarray:
         r = np.asarray(r)
     npd = dt.np
@@ -83,7 +87,11 @@ def _add_like(x, y, alpha, node_cls, sign):
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
             "or `logical_xor()` operator instead."
         )
-    r = _np_add(xa, ya) if sign > 0 else _np_sub(xa, ya)
+    try:
+        r = _np_add(xa, ya) if sign > 0 else _np_sub(xa, ya)
+    except ValueError:
+        check_broadcast(x, y)
+        raise
     if type(r) is not _ndarray:
         r = np.asarray(r)
     npd = dt.np
@@ -162,16 +170,15 @@ class DivBackward0(Node):
         return gx, gy
 
 
-class DivBackward2(DivBackward0):
+class DivBackward2(Node):
+    """Rounded division (floor or trunc): piecewise constant, so zero gradients (as PyTorch)."""
+
     __slots__ = ()
 
-
-class DivBackward3(DivBackward0):
-    __slots__ = ()
-
-
-def _true_div_np(a, b):
-    return np.true_divide(a, b)
+    def vjp(self, g):
+        nx, ny = self._next
+        return (g.new_zeros(g.shape) if nx[0] is not None else None,
+                g.new_zeros(g.shape) if ny[0] is not None else None)
 
 
 def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
@@ -182,7 +189,11 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
             dt = D._defaults.float
             xa = xa.astype(dt.np) if isinstance(xa, np.ndarray) else float(xa)
             ya = ya.astype(dt.np) if isinstance(ya, np.ndarray) else float(ya)
-        r = np.asarray(np.true_divide(xa, ya))
+        try:
+            r = np.asarray(np.true_divide(xa, ya))
+        except ValueError:
+            check_broadcast(input, other)
+            raise
         if r.dtype != dt.np:
             r = r.astype(dt.np)
         node = new_node(DivBackward0, (input, other))
@@ -191,21 +202,23 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
         save(node, input, other)
         return _maybe_out(_make(r, node, True), out)
     if rounding_mode == "floor":
-        return _maybe_out(floor_divide(input, other), out)
-    if rounding_mode == "trunc":
+        q = floor_divide(input, other)
+    elif rounding_mode == "trunc":
         xa, ya, dt = binary_operands(input, other)
         if dt.category < D.FLOAT:
             _check_int_zero(ya)
-            q = np.asarray(np.fix(np.true_divide(xa, ya))).astype(dt.np)
             # exact integer truncation, avoiding float rounding for big ints
             q = np.asarray(np.sign(xa) * np.sign(ya) * (np.abs(xa) // np.abs(ya))).astype(dt.np)
         else:
             q = np.asarray(np.trunc(np.true_divide(xa, ya))).astype(dt.np, copy=False)
-        return _maybe_out(_nondiff("div", q, input, other), out)
-    raise RuntimeError(
+        q = _make(q)
+    else:
+        raise RuntimeError(
         "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
         f"'{rounding_mode}'"
     )
+    node = new_node(DivBackward2, (input, other)) if q._dtype.category >= D.FLOAT else None
+    return _maybe_out(wrap(q._data, node), out)
 
 
 true_divide = divide = div
@@ -226,7 +239,7 @@ class NotImplementedBackward(Node):
     __slots__ = ("op_name",)
 
     def name(self) -> str:
-        return "NotImplemented"
+        return "tapegrad::autograd::NotImplemented"
 
     def vjp(self, g):
         raise RuntimeError(f"derivative for aten::{self.op_name} is not implemented")
@@ -436,7 +449,11 @@ def where(condition, input=None, other=None, *, out=None):  # noqa: A002
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {D.from_numpy_dtype(cond.dtype).name.capitalize()}")
     xa, ya, dt = binary_operands(input, other)
-    r = np.asarray(np.where(cond, xa, ya))
+    try:
+        r = np.asarray(np.where(cond, xa, ya))
+    except ValueError:
+        check_broadcast(condition, input, other)
+        raise
     if r.dtype != dt.np:
         r = r.astype(dt.np)
     node = new_node(WhereBackward0, (None, input, other))
@@ -536,9 +553,47 @@ def clamp(input, min=None, max=None, *, out=None):  # noqa: A001,A002
 clip = clamp
 
 
+class ClampMinBackward1(Node):
+    # max(x, m): the gradient goes to x where x >= m, else to m
+    __slots__ = ()
+
+    def vjp(self, g):
+        x, m = self.saved_tensors()
+        keep = self.keep(x, m)
+        nx, nm = self._next
+        return (where(keep, g, 0.0) if nx[0] is not None else None,
+                where(keep, 0.0, g) if nm[0] is not None else None)
+
+    @staticmethod
+    def keep(x, m):
+        return x >= m
+
+
+class ClampMaxBackward1(ClampMinBackward1):
+    __slots__ = ()
+
+    @staticmethod
+    def keep(x, m):
+        return x <= m
+
+
+def _clamp_bound_tensor(input, bound, np_fn, node_cls):
+    xa, ba, dt = binary_operands(input, bound)
+    try:
+        r = np.asarray(np_fn(xa, ba))
+    except ValueError:
+        check_broadcast(input, bound)
+        raise
+    node = node2(node_cls, input, bound)
+    if node is not None:
+        save(node, input, bound)
+    return wrap(r.astype(dt.np, copy=False), node)
+
+
 def clamp_min(input, min):  # noqa: A002
+    """max(input, min) elementwise; min may be a number or a tensor."""
     if isinstance(min, Tensor):
-        return clamp(input, min=min)
+        return _clamp_bound_tensor(input, min, np.maximum, ClampMinBackward1)
     r = np.asarray(np.maximum(input._data, min))
     node = new_node(ClampMinBackward0, (input,))
     if node is None:
@@ -549,8 +604,9 @@ def clamp_min(input, min):  # noqa: A002
 
 
 def clamp_max(input, max):  # noqa: A002
+    """min(input, max) elementwise; max may be a number or a tensor."""
     if isinstance(max, Tensor):
-        return clamp(input, max=max)
+        return _clamp_bound_tensor(input, max, np.minimum, ClampMaxBackward1)
     r = np.asarray(np.minimum(input._data, max))
     node = new_node(ClampMaxBackward0, (input,))
     if node is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor, _make
-from ._core import as_tensor_arg, binary_operands
+from ._core import as_tensor_arg, binary_operands, check_broadcast
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
            "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
@@ -16,7 +16,11 @@ __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "log
 def _cmp(np_fn):
     def op(input, other, *, out=None):  # noqa: A002
         xa, ya, _ = binary_operands(input, other)
-        r = np.asarray(np_fn(xa, ya))
+        try:
+            r = np.asarray(np_fn(xa, ya))
+        except ValueError:
+            check_broadcast(input, other)
+            raise
         res = _make(r)
         if out is not None:
             from .inplace import copy_out
@@ -46,7 +50,12 @@ def _bitwise(np_fn, name):
         xa, ya, dt = binary_operands(input, other)
         if dt.category > 1:
             raise RuntimeError(f'"{name}_cpu" not implemented for \'{dt._short}\'')
-        return _make(np.asarray(np_fn(xa, ya)).astype(dt.np, copy=False))
+        try:
+            r = np_fn(xa, ya)
+        except ValueError:
+            check_broadcast(input, other)
+            raise
+        return _make(np.asarray(r).astype(dt.np, copy=False))
 
     op.__name__ = name
     return op

@@ -82,6 +82,20 @@ def _parse_to(args, kwargs):
     return dtype, bool(flags[1])
 
 
+_warned_complex_cast = False
+
+
+def _warn_complex_cast() -> None:
+    # PyTorch warns about this once per process
+    global _warned_complex_cast
+    import warnings
+
+    _warned_complex_cast = True
+    warnings.warn(
+        "Casting complex values to real discards the imaginary part", UserWarning, stacklevel=4
+    )
+
+
 def to(input: Tensor, *args, **kwargs) -> Tensor:  # noqa: A002
     """Convert to another dtype (ToCopyBackward0 in the graph for floating/complex results);
     device arguments other than the CPU raise.
@@ -103,11 +117,8 @@ def to(input: Tensor, *args, **kwargs) -> Tensor:  # noqa: A002
         return input
     a = input._data
     if a.dtype.kind == "c" and dtype.category != D.COMPLEX:
-        import warnings
-
-        warnings.warn(
-            "Casting complex values to real discards the imaginary part", UserWarning, stacklevel=2
-        )
+        if not _warned_complex_cast:
+            _warn_complex_cast()
         a = a.real
     with np.errstate(all="ignore"):
         r = a.astype(dtype.np)  # always a copy
