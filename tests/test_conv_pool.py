@@ -601,3 +601,32 @@ def test_w7_other_peers_agree_where_installed(peer):
     got = w7_cnn.make(peer, w7_cnn.SMOKE_PARAMS)()
     want = w7_cnn.make("tapegrad", w7_cnn.SMOKE_PARAMS)()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("module", ["conv", "pool", "pool_avg", "pool_adaptive", "pad_resize",
+                                    "interpolate", "linear"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"tapegrad.ops.{module}")
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
+
+
+def test_public_names():
+    for name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                 "conv_transpose3d", "linear", "bilinear", "max_pool1d", "max_pool2d",
+                 "max_pool3d", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d",
+                 "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+                 "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
+                 "lp_pool1d", "lp_pool2d", "pad", "interpolate", "pixel_shuffle",
+                 "pixel_unshuffle", "unfold", "fold"):
+        assert callable(getattr(TF, name)), name
+    for name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                 "convolution", "bilinear", "max_pool1d", "max_pool2d", "max_pool3d",
+                 "max_pool1d_with_indices", "avg_pool1d", "adaptive_avg_pool1d",
+                 "pixel_shuffle", "pixel_unshuffle", "constant_pad_nd"):
+        assert callable(getattr(tapegrad, name)), name
+        if torch is not None:
+            assert hasattr(torch, name), name

@@ -307,6 +307,12 @@ def test_dropout_in_place(name, args):
 
 def test_dropout_in_place_on_a_leaf_requiring_grad_is_refused():
     _same_error(lambda m: F(m).dropout(_t(m, X, requires_grad=True), 0.5, inplace=True))
+    # unless nothing is written
+    x = _t(tapegrad, X, requires_grad=True)
+    assert F(tapegrad).dropout(x, 0.5, training=False, inplace=True) is x
+    assert F(tapegrad).dropout(x, 0.0, inplace=True) is x
+    assert torch.nn.functional.dropout(_t(torch, X, requires_grad=True), 0.0, inplace=True) \
+        is not None
 
 
 @pytest.mark.parametrize("name", ["dropout_", "feature_dropout_", "alpha_dropout_",

@@ -102,7 +102,7 @@ class _Wide:
     is then prod(K) contiguous copies and col2im prod(K) contiguous adds.
     """
 
-    __slots__ = ("sp", "osz", "lw", "offs", "total")
+    __slots__ = ("sp", "osz", "lw", "offs", "total", "ksize", "kstep", "inner")
 
     def __init__(self, size, ksize, padding, dilation) -> None:
         self.sp = tuple(sz + 2 * p for sz, p in zip(size, padding))
@@ -112,20 +112,23 @@ class _Wide:
         self.offs = [sum(kk[i] * dilation[i] * steps[i] for i in range(len(kk)))
                      for kk in itertools.product(*(range(k) for k in ksize))]
         self.total = max(nprod(self.sp), self.offs[-1] + self.lw)
+        self.ksize = tuple(ksize)
+        self.kstep = tuple(d * st for d, st in zip(dilation, steps))  # elements per kernel step
+        self.inner = (Ellipsis,) + tuple(slice(p, p + sz) for p, sz in zip(padding, size))
 
     def interior(self, padding, size) -> tuple:
-        return (Ellipsis,) + tuple(slice(p, p + sz) for p, sz in zip(padding, size))
+        return self.inner
 
     def cols(self, x: np.ndarray, padding) -> np.ndarray:
-        """(N, C, prod(K), lw) windows of x on the wide grid."""
+        """(N, C, prod(K), lw) windows of x on the wide grid: one strided view of the padded
+        flat buffer (kernel dims step by d * step, positions by 1), copied once."""
         n, c = x.shape[:2]
         buf = np.zeros((n, c, self.total), dtype=x.dtype)
-        buf[:, :, :nprod(self.sp)].reshape((n, c) + self.sp)[
-            self.interior(padding, x.shape[2:])] = x
-        out = np.empty((n, c, len(self.offs), self.lw), dtype=x.dtype)
-        for j, off in enumerate(self.offs):
-            out[:, :, j] = buf[:, :, off:off + self.lw]
-        return out
+        np.reshape(buf[:, :, :nprod(self.sp)], (n, c) + self.sp, copy=False)[self.inner] = x
+        it = buf.itemsize
+        view = np.ndarray((n, c) + self.ksize + (self.lw,), dtype=buf.dtype, buffer=buf,
+                          strides=buf.strides[:2] + tuple(k * it for k in self.kstep) + (it,))
+        return view.reshape(n, c, len(self.offs), self.lw)
 
     def widen(self, g: np.ndarray) -> np.ndarray:
         """g (N, O, *O) on the wide grid, zeros in the junk columns: (N, O, lw)."""
@@ -147,7 +150,7 @@ class _Wide:
         buf = np.zeros((n, c, self.total), dtype=cols.dtype)
         for j, off in enumerate(self.offs):
             buf[:, :, off:off + self.lw] += cols[:, :, j]
-        img = buf[:, :, :nprod(self.sp)].reshape((n, c) + self.sp)
+        img = np.reshape(buf[:, :, :nprod(self.sp)], (n, c) + self.sp, copy=False)
         return np.ascontiguousarray(img[self.interior(padding, size)])
 
 

@@ -214,6 +214,8 @@ def dropout_inplace(input: Tensor, p: float, train: bool, feature: bool = False,
     """The in-place form: allowed where PyTorch allows in-place ops (see ops/inplace.py)."""
     from .inplace import check_inplace, write_result
 
+    if 0 <= p <= 1 and (p == 0 or not train or input._data.size == 0):
+        return input  # nothing is written: allowed on any tensor, as in PyTorch
     check_inplace(input)
     with no_grad():
         r = dropout_impl(input, p, train, feature, alpha)

@@ -412,7 +412,8 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4,  # noqa: 
 
     >>> import tapegrad
     >>> tapegrad.nn.functional.local_response_norm(tapegrad.ones(1, 2, 1), 2, 1.0, 1.0, 1.0)
-    tensor([[[0.6667, 0.5000]]])
+    tensor([[[0.6667],
+             [0.5000]]])
     """
     dim = input.dim()
     if dim < 3:

@@ -101,6 +101,8 @@ class _MaxGeometry:
                                for kk, _ in offsets], dtype=np.intp)
         self.base = _offset_flat((0,) * nd, size, osize, s, p, d)
         self.first = _first_valid(size, osize, s, p, d)
+        for a in (self.delta, self.base, self.first):  # shared through the cache
+            a.flags.writeable = False
 
 
 @functools.lru_cache(maxsize=256)

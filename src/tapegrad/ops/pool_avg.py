@@ -11,6 +11,8 @@ avg_pool2d over an unsqueezed dim, as in PyTorch.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._tensor import Tensor
@@ -36,32 +38,54 @@ FUNCTIONAL = ["avg_pool1d", "avg_pool2d", "avg_pool3d", "lp_pool1d", "lp_pool2d"
 
 
 # --- average pooling -----------------------------------------------------------------------------
-def _avg_divisor(size, osize, k, s, p, count_include_pad, divisor_override, dtype):
-    """The divisor of each output position (and where windows are empty) as PyTorch computes
-    them: the window clipped to the padded input, or to the input itself."""
-    pool = np.ones((), dtype=np.int64)
-    clip = np.ones((), dtype=np.int64)
-    nd = len(k)
-    for i in range(nd):
-        start = np.arange(osize[i]) * s[i] - p[i]
-        end = np.minimum(start + k[i], size[i] + p[i])
-        shp = (-1,) + (1,) * (nd - 1 - i)
-        pool = pool * (end - start).reshape(shp)
-        clip = clip * (np.minimum(end, size[i]) - np.maximum(start, 0)).reshape(shp)
-    if divisor_override:
-        div = np.full(clip.shape, divisor_override, dtype=np.int64)
-    else:
-        div = pool if count_include_pad else clip
-    return div.astype(dtype) if dtype.kind in "fc" else div, clip > 0
+class _AvgGeometry:
+    """Output size, padded extent, window slices and divisors of one average pooling,
+    computed once per (input size, parameters, dtype) and cached."""
+
+    __slots__ = ("osize", "padded", "full", "slices", "div", "valid")
+
+    def __init__(self, size, k, s, p, ceil_mode, count_include_pad, divisor_override,
+                 dtype) -> None:
+        nd = len(k)
+        self.osize = osize = tuple(pool_out(sz, kk, pp, st, 1, ceil_mode)
+                                   for sz, kk, pp, st in zip(size, k, p, s))
+        self.full = tuple(max(sz + 2 * pp, (o - 1) * st + kk)
+                          for sz, pp, o, st, kk in zip(size, p, osize, s, k))
+        self.padded = self.full != tuple(size)
+        self.slices = [(Ellipsis,) + sl for _, sl in K.offset_slices(k, s, (1,) * nd, osize)]
+        # the divisor of each output: its window clipped to the padded input (pool), or to
+        # the input itself (clip), as PyTorch's kernel computes them
+        pool = np.ones((), dtype=np.int64)
+        clip = np.ones((), dtype=np.int64)
+        for i in range(nd):
+            start = np.arange(osize[i]) * s[i] - p[i]
+            end = np.minimum(start + k[i], size[i] + p[i])
+            shp = (-1,) + (1,) * (nd - 1 - i)
+            pool = pool * (end - start).reshape(shp)
+            clip = clip * (np.minimum(end, size[i]) - np.maximum(start, 0)).reshape(shp)
+        if divisor_override:
+            div = np.full(clip.shape, divisor_override, dtype=np.int64)
+        else:
+            div = pool if count_include_pad else clip
+        dt = np.dtype(dtype)
+        self.div = div.astype(dt) if dt.kind in "fc" else div.copy()
+        self.valid = None if (clip > 0).all() else clip > 0
+        self.div.flags.writeable = False  # shared through the cache
 
 
-def _divide(total: np.ndarray, div: np.ndarray, valid: np.ndarray) -> np.ndarray:
+@functools.lru_cache(maxsize=256)
+def _avg_geometry(size, params, dtype) -> _AvgGeometry:
+    k, s, p, ceil_mode, cip, dov = params
+    return _AvgGeometry(size, k, s, p, ceil_mode, cip, dov, dtype)
+
+
+def _divide(total: np.ndarray, div: np.ndarray, valid) -> np.ndarray:
     if total.dtype.kind in "fc":
-        out = total / div
+        out = np.divide(total, div, out=total)
     else:  # integer pooling divides as C++ does (truncating toward zero)
         q = np.abs(total) // div
         out = np.where(total < 0, -q, q).astype(total.dtype)
-    if not valid.all():
+    if valid is not None:  # (empty windows give 0)
         out = np.where(valid, out, 0).astype(total.dtype)
     return out
 
@@ -108,42 +132,37 @@ AvgPool3DBackwardBackward0.fwd = AvgPool3DBackward0
 
 
 def _avg_pool(x: Tensor, params, cls) -> Tensor:
-    k, s, p, ceil_mode, cip, dov = params
+    k, s, p = params[:3]
     a = x._data
     nd = len(k)
-    size = a.shape[-nd:]
-    osize = tuple(pool_out(sz, kk, pp, st, 1, ceil_mode) for sz, kk, pp, st in zip(size, k, p, s))
-    ones = (1,) * nd
-    xp = _padded_to(a, nd, p, osize, k, s, ones, 0)
-    total = np.zeros(a.shape[:-nd] + osize, dtype=a.dtype)
-    for _, sl in K.offset_slices(k, s, ones, osize):
-        total += xp[(Ellipsis,) + sl]
-    div, valid = _avg_divisor(size, osize, k, s, p, cip, dov, a.dtype)
+    geo = _avg_geometry(a.shape[-nd:], params, a.dtype.str)
+    xp = _padded_to(a, nd, p, geo.osize, k, s, (1,) * nd, 0) if geo.padded else a
+    total = xp[geo.slices[0]].copy()
+    for sl in geo.slices[1:]:
+        total += xp[sl]
     node = new_node(cls, (x,))
     if node is not None:
         node.p = params
         save(node, x)
-    return wrap(_divide(total, div, valid), node)
+    return wrap(_divide(total, geo.div, geo.valid), node)
 
 
 def _avg_pool_backward(g: Tensor, x: Tensor, params, cls) -> Tensor:
     # A^T g: each output's g / divisor added back to every input position of its window
-    k, s, p, ceil_mode, cip, dov = params
+    k, s, p = params[:3]
     ga = g._data
     in_shape = x._data.shape
     nd = len(k)
     size = in_shape[-nd:]
-    osize = ga.shape[-nd:]
-    div, valid = _avg_divisor(size, osize, k, s, p, cip, dov, ga.dtype)
-    gd = _divide(ga, div, valid)
-    ones = (1,) * nd
-    full = tuple(in_shape[:-nd]) + tuple(
-        max(sz + 2 * pp, (o - 1) * st + kk) for sz, pp, o, st, kk in zip(size, p, osize, s, k))
-    gxp = np.zeros(full, dtype=ga.dtype)
-    for _, sl in K.offset_slices(k, s, ones, osize):
-        gxp[(Ellipsis,) + sl] += gd
-    gx = np.ascontiguousarray(gxp[(Ellipsis,) + tuple(slice(pp, pp + sz)
-                                                      for pp, sz in zip(p, size))])
+    geo = _avg_geometry(size, params, ga.dtype.str)
+    gd = _divide(ga.copy(), geo.div, geo.valid)
+    gxp = np.zeros(tuple(in_shape[:-nd]) + geo.full, dtype=ga.dtype)
+    for sl in geo.slices:
+        gxp[sl] += gd
+    gx = gxp
+    if geo.padded:
+        gx = np.ascontiguousarray(gxp[(Ellipsis,) + tuple(slice(pp, pp + sz)
+                                                          for pp, sz in zip(p, size))])
     node = new_node(cls, (g, x))
     if node is not None:
         node.p = params
