@@ -218,32 +218,29 @@ def run_backward(
                         if g is not None:
                             _accumulate_into_leaf(inputs[k], g, create_graph)
             nexts = node._next
-            outs = None
-            for g in grads:
-                if g is not None:
-                    outs = node.vjp(*grads)
-                    if type(outs) is not tuple:
-                        outs = (outs,)
-                    if len(outs) != len(nexts):
-                        raise RuntimeError(
-                            f"function {node.name()} returned an incorrect number of gradients "
-                            f"(expected {len(nexts)}, got {len(outs)})"
-                        )
-                    if node._hooks is not None:
-                        outs = _run_post_hooks(node, outs, grads)
-                    break
-            # (no gradient reached this node: its inputs get none, but still count as visited)
-            if not retain_graph:
+            if grads[0] is not None or (len(grads) > 1 and any(g is not None for g in grads)):
+                outs = node.vjp(*grads)
+                if type(outs) is not tuple:
+                    outs = (outs,)
+                if len(outs) != len(nexts):
+                    raise RuntimeError(
+                        f"function {node.name()} returned an incorrect number of gradients "
+                        f"(expected {len(nexts)}, got {len(outs)})"
+                    )
+                if node._hooks is not None:
+                    outs = _run_post_hooks(node, outs, grads)
+            else:
+                # no gradient reached this node: its inputs get none, but count as visited
+                outs = (None,) * len(nexts)
+            if not retain_graph and node._saved:
                 node._release()
-            meta = node._in_meta
             i = -1
-            for nxt, nr in nexts:
+            for (nxt, nr), g in zip(nexts, outs):
                 i += 1
                 if nxt is None:
                     continue
-                g = None if outs is None else outs[i]
                 if g is not None:
-                    shape, dt = meta[i]
+                    shape, dt = node._in_meta[i]
                     if g._data.shape != shape:
                         g = _sum_to(g, shape, node, i)
                     if g._dtype is not dt:

@@ -63,10 +63,10 @@ def _bind() -> None:
     T.imag = property(convert.imag)
     T.absolute = T.abs
     T.negative = T.neg
-    T.__add__ = T.__radd__ = binary.add
-    T.__sub__ = binary.sub
+    T.__add__ = T.__radd__ = binary._add
+    T.__sub__ = binary._sub
     T.__rsub__ = binary.rsub
-    T.__mul__ = T.__rmul__ = binary.mul
+    T.__mul__ = T.__rmul__ = binary._mul
     T.__truediv__ = binary.div
     T.__rtruediv__ = binary.rtruediv
     T.__floordiv__ = binary.floor_divide

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
-from ..autograd.graph import Node, SavedTensor
+from ..autograd.graph import FREED, Node, SavedTensor
 from ._core import binary_operands, check_broadcast, new_node, node2, save, wrap
 
 _ndarray = np.ndarray
@@ -114,6 +114,15 @@ def add(input, other, *, alpha=1, out=None):  # noqa: A002
     return _maybe_out(_add_like(input, other, alpha, AddBackward0, 1), out)
 
 
+def _add(x, y):
+    """x + y for the + operator: add without the keyword handling."""
+    return _add_like(x, y, 1, AddBackward0, 1)
+
+
+def _sub(x, y):
+    return _add_like(x, y, 1, SubBackward0, -1)
+
+
 def sub(input, other, *, alpha=1, out=None):  # noqa: A002
     """input - alpha * other, elementwise with broadcasting."""
     return _maybe_out(_add_like(input, other, alpha, SubBackward0, -1), out)
@@ -139,13 +148,22 @@ def rsub(input, other, *, alpha=1):  # noqa: A002
 
 # --- mul / div ----------------------------------------------------------------------------
 class MulBackward0(Node):
+    # d(x y) = y dx + x dy; conjugated factors for complex inputs (PyTorch's convention)
     __slots__ = ()
 
     def vjp(self, g):
-        x, y = self.saved_tensors()
+        saved = self._saved
+        if saved is FREED:
+            self.saved_tensors()  # raises PyTorch's message
+        sx, sy = saved
         nx, ny = self._next
-        gx = g * _conj(y) if nx[0] is not None else None
-        gy = g * _conj(x) if ny[0] is not None else None
+        gx = gy = None
+        if nx[0] is not None:
+            y = sy.unpack(self) if type(sy) is SavedTensor else sy
+            gx = _mul(g, y if type(y) is float else _conj(y))
+        if ny[0] is not None:
+            x = sx.unpack(self) if type(sx) is SavedTensor else sx
+            gy = _mul(g, x if type(x) is float else _conj(x))
         return gx, gy
 
 
@@ -155,6 +173,10 @@ def mul(input, other, *, out=None):  # noqa: A002
 
 
 multiply = mul
+
+
+def _mul(x, y):
+    return _binary(np.multiply, MulBackward0, x, y)
 
 
 class DivBackward0(Node):
