@@ -23,7 +23,6 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _tp_name
 from ..autograd import grad_mode
-from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
 from ._core import new_node, save_out, wrap
 from ._gather import gather_along, scatter_add_along
@@ -42,7 +41,7 @@ from ._index_util import (
 )
 from ._selectutil import int_arg, method
 from .binary import _nondiff, where
-from .inplace import check_inplace, copy_out, write_result
+from .inplace import copy_out, inplace_of
 from .masked_ops import masked_fill
 
 __all__ = ["gather", "scatter", "scatter_add", "scatter_reduce", "take_along_dim"]
@@ -429,17 +428,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None, *,  #
 
 
 # --- in-place forms (tensors outside the graph) ------------------------------------------
-def _inplace(fn, name: str):
-    def op(self: Tensor, *args, **kwargs) -> Tensor:
-        check_inplace(self, *args, *kwargs.values())
-        with no_grad():
-            r = fn(self, *args, **kwargs)
-        return write_result(self, r)
-
-    op.__name__ = name
-    op.__qualname__ = "Tensor." + name
-    op.__doc__ = f"In-place {name[:-1]} (tensors outside the graph)."
-    return op
+_inplace = inplace_of
 
 
 scatter_ = _inplace(scatter, "scatter_")

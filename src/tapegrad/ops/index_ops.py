@@ -17,12 +17,11 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor
-from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
 from ._core import new_node, scalar_types, wrap
 from ._index_util import check_bounds, fill_value, shape_str, tensor_arg, wrap_dim
 from ._selectutil import int_arg, method
-from .inplace import check_inplace, copy_out, write_result
+from .inplace import copy_out, inplace_of
 
 __all__ = ["index_select", "index_add", "index_copy", "index_fill"]
 
@@ -311,17 +310,7 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:  # noqa
 
 
 # --- in-place forms (tensors outside the graph) ------------------------------------------
-def _inplace(fn, name: str):
-    def op(self: Tensor, *args, **kwargs) -> Tensor:
-        check_inplace(self, *args, *kwargs.values())
-        with no_grad():
-            r = fn(self, *args, **kwargs)
-        return write_result(self, r)
-
-    op.__name__ = name
-    op.__qualname__ = "Tensor." + name
-    op.__doc__ = f"In-place {name[:-1]} (tensors outside the graph)."
-    return op
+_inplace = inplace_of
 
 
 index_add_ = _inplace(index_add, "index_add_")

@@ -386,3 +386,18 @@ INPLACE.update({"zero_": zero_, "fill_": fill_, "copy_": copy_, "__setitem__": s
 INPLACE.update({n + "_": _inplace_view(n) for n in ("t", "transpose", "squeeze", "unsqueeze")})
 INPLACE.update(_random_methods())
 METHODS = INPLACE
+
+
+def inplace_of(fn, name: str):
+    """The in-place method `name` for tensors outside the graph: self = fn(self, ...)."""
+
+    def op(self: Tensor, *args, **kwargs) -> Tensor:
+        check_inplace(self, *args, *kwargs.values())
+        with no_grad():
+            r = fn(self, *args, **kwargs)
+        return write_result(self, r)
+
+    op.__name__ = name
+    op.__qualname__ = "Tensor." + name
+    op.__doc__ = f"In-place {name[:-1]} (tensors outside the graph)."
+    return op

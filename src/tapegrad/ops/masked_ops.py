@@ -21,12 +21,11 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _tp_name
-from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
 from ._core import new_node, scalar_types, wrap
 from ._index_util import broadcast_pair, fill_value, tensor_arg
 from ._selectutil import method
-from .inplace import check_inplace, write_result
+from .inplace import inplace_of
 
 __all__ = ["masked_fill", "masked_select", "masked_scatter", "take", "put"]
 
@@ -294,17 +293,7 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
 
 
 # --- in-place forms (tensors outside the graph) ------------------------------------------
-def _inplace(fn, name: str):
-    def op(self: Tensor, *args, **kwargs) -> Tensor:
-        check_inplace(self, *args, *kwargs.values())
-        with no_grad():
-            r = fn(self, *args, **kwargs)
-        return write_result(self, r)
-
-    op.__name__ = name
-    op.__qualname__ = "Tensor." + name
-    op.__doc__ = f"In-place {name[:-1]} (tensors outside the graph)."
-    return op
+_inplace = inplace_of
 
 
 masked_fill_ = _inplace(masked_fill, "masked_fill_")
