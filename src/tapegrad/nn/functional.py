@@ -7,8 +7,10 @@ import warnings
 from ..ops.softmax import log_softmax as _log_softmax
 from ..ops.softmax import softmax as _softmax
 from ..ops.unary import relu as _relu
+from ..ops.unary import sigmoid as _sigmoid
+from ..ops.unary import tanh as _tanh
 
-__all__ = ["relu", "softmax", "log_softmax"]
+__all__ = ["relu", "softmax", "log_softmax", "sigmoid", "tanh"]
 
 # Op families list the names torch.nn.functional has in a FUNCTIONAL list (activations,
 # losses, convolutions, ...); they are re-exported here, after this module's own definitions.
@@ -30,6 +32,16 @@ def relu(input, inplace: bool = False):  # noqa: A002
     if inplace:
         return input.relu_()
     return _relu(input)
+
+
+def sigmoid(input):  # noqa: A002
+    """1 / (1 + exp(-x)) (deprecated in PyTorch in favour of tapegrad.sigmoid; kept for parity)."""
+    return _sigmoid(input)
+
+
+def tanh(input):  # noqa: A002
+    """tanh(x) (deprecated in PyTorch in favour of tapegrad.tanh; kept for parity)."""
+    return _tanh(input)
 
 
 def _get_softmax_dim(name: str, ndim: int, stacklevel: int) -> int:

@@ -638,6 +638,14 @@ def clamp_max(input, max):  # noqa: A002
     return _make(r.astype(input._data.dtype, copy=False), node, True)
 
 
+def _where_method(self, condition, other):
+    """Tensor.where(condition, other): self where condition holds, other elsewhere."""
+    return where(condition, self, other)
+
+
+METHODS = {"where": _where_method}
+
+
 def _maybe_out(res, out):
     if out is None:
         return res

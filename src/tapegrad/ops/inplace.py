@@ -194,9 +194,11 @@ def _inplace_unary(op_name):
 
 INPLACE_BINARY = ["add", "sub", "mul", "div", "pow", "remainder", "floor_divide", "clamp_min",
                   "clamp_max", "bitwise_and", "bitwise_or", "bitwise_xor", "logical_and",
-                  "logical_or", "logical_xor"]
+                  "logical_or", "logical_xor", "eq", "ne", "lt", "le", "gt", "ge", "greater",
+                  "greater_equal", "less", "less_equal", "not_equal"]
 INPLACE_UNARY = ["neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin",
-                 "cos", "tan", "tanh", "sigmoid", "relu", "reciprocal", "clamp", "sgn"]
+                 "cos", "tan", "tanh", "sigmoid", "relu", "reciprocal", "clamp", "sgn",
+                 "logical_not", "bitwise_not"]
 INPLACE = {n + "_": _inplace_binary(n) for n in INPLACE_BINARY}
 INPLACE.update({n + "_": _inplace_unary(n) for n in INPLACE_UNARY})
 INPLACE["subtract_"] = INPLACE["sub_"]
