@@ -238,3 +238,25 @@ def error(fn) -> tuple:
 def leaf(m, values, dtype: str = "float32"):
     """A leaf tensor of module m requiring grad."""
     return m.tensor(values, dtype=getattr(m, dtype), requires_grad=True)
+
+
+def same_error(fn) -> None:
+    """fn(m) raises in tapegrad exactly what it raises in torch ('tapegrad.' for 'torch.')."""
+    import torch
+
+    import tapegrad
+
+    ours = error(lambda: fn(tapegrad))
+    theirs = error(lambda: fn(torch))
+    assert ours[0] != "no error", f"tapegrad raised nothing (torch: {theirs})"
+    assert ours == (theirs[0], theirs[1].replace("torch.", "tapegrad.")), (ours, theirs)
+
+
+def warnings_of(fn) -> list[str]:
+    """The messages of the warnings fn() raises (every one, even repeats)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fn()
+    return [str(x.message) for x in w]

@@ -8,13 +8,12 @@ compared with PyTorch where it is installed.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 
 import tapegrad
-from _helpers import both, error, to_numpy
+from _helpers import both, error, same_error, to_numpy, warnings_of
 
 torch = pytest.importorskip("torch")
 
@@ -27,18 +26,8 @@ def _t(m, values, dtype="float32", requires_grad=False):
     return m.tensor(values, dtype=getattr(m, dtype), requires_grad=requires_grad)
 
 
-def _same_error(fn) -> None:
-    ours = error(lambda: fn(tapegrad))
-    theirs = error(lambda: fn(torch))
-    assert ours[0] != "no error", f"tapegrad raised nothing (torch: {theirs})"
-    assert ours == (theirs[0], theirs[1].replace("torch.", "tapegrad.")), (ours, theirs)
-
-
-def _warnings(fn) -> list[str]:
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        fn()
-    return [str(x.message) for x in w]
+_same_error = same_error
+_warnings = warnings_of
 
 
 X34 = np.linspace(-1.5, 2.0, 12).reshape(3, 4)

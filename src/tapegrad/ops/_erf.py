@@ -125,10 +125,14 @@ def erf_np(a: np.ndarray) -> np.ndarray:
     sp = _scipy()
     if sp:
         return np.asarray(sp.erf(a)).astype(a.dtype, copy=False)
+    return erf_fallback(a, _DEGREE.get(a.dtype.itemsize, 17)).astype(a.dtype, copy=False)
+
+
+def erf_fallback(a: np.ndarray, degree: int = 17) -> np.ndarray:
+    """erf without SciPy, in float64: math.erf per element for small arrays, else the
+    vectorised series (within 2 ulp of the C library's erf)."""
     x = np.asarray(a, dtype=np.float64)
     if x.size <= _SMALL:
         r = np.fromiter(map(_erf_scalar, x.ravel().tolist()), np.float64, x.size)
-        r = r.reshape(x.shape)
-    else:
-        r = _erf_vectorised(x, _DEGREE.get(a.dtype.itemsize, 17))
-    return r.astype(a.dtype, copy=False)
+        return r.reshape(x.shape)
+    return _erf_vectorised(x, degree)

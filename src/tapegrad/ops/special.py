@@ -22,6 +22,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make, _tp_name
 from ..autograd.graph import Node
 from ._core import as_tensor_arg, new_node, save
+from ._erf import erf_fallback
 from .inplace import _inplace_unary, check_inplace, copy_out, write_result
 from .unary import declare_unary
 
@@ -69,7 +70,6 @@ def _real(kernel: str):
 
 
 # --- pure-NumPy fallbacks (float64) ------------------------------------------------------
-_math_erf = np.frompyfunc(math.erf, 1, 1)
 _math_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
@@ -83,7 +83,7 @@ _math_lgamma = np.frompyfunc(_lgamma_scalar, 1, 1)
 
 
 def _np_erf(a):
-    return np.asarray(_math_erf(a.astype(np.float64)), dtype=np.float64)  # (0-d: a scalar)
+    return erf_fallback(a)  # shared with gelu (ops/_erf.py)
 
 
 def _np_erfc(a):
