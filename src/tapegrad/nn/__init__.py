@@ -1,3 +1,4 @@
-"""tapegrad.nn: neural-network building blocks (functional ops for now)."""
+"""tapegrad.nn: neural-network building blocks."""
 
 from . import functional  # noqa: F401
+from . import utils  # noqa: F401

@@ -1,0 +1,1 @@
+"""tapegrad.nn.utils: gradient clipping and parameter/vector conversions."""

@@ -1,0 +1,1 @@
+"""tapegrad.utils: training helpers (data loading, activation checkpointing)."""
