@@ -236,13 +236,21 @@ def test_inplace_on_a_leaf_that_requires_grad(name, call):
     assert msgs[0] == msgs[1]
 
 
-@pytest.mark.parametrize("name,call", INPLACE[:12], ids=[c[0] for c in INPLACE[:12]])
-def test_inplace_on_a_graph_tensor_is_not_yet_supported(name, call):
-    # PyTorch records these (EluBackward1, ...); tapegrad refuses rather than get them wrong
-    x = tapegrad.tensor(_IN, requires_grad=True)
-    y = x * 1.0
-    with pytest.raises(NotImplementedError, match="does not yet differentiate in-place"):
-        call(tapegrad, y)
+@needs_torch
+@pytest.mark.parametrize("name,call", INPLACE, ids=[c[0] for c in INPLACE])
+def test_inplace_on_a_graph_tensor_is_recorded(name, call):
+    # PyTorch records these (EluBackward1, ...): same node, values and gradients
+    out = []
+    for m in (tapegrad, torch):
+        x = _tensor(m, _IN, "float64", True)
+        y = x * 1.0
+        call(m, y)
+        w = m.arange(1.0, y.numel() + 1, dtype=m.float64).reshape(y.shape)
+        (g,) = m.autograd.grad((y * w).sum(), x)
+        out.append((type(y.grad_fn).__name__, to_numpy(y.detach()), to_numpy(g)))
+    assert out[0][0] == out[1][0]
+    _close(out[0][1], out[1][1], "float64", name)
+    _close(out[0][2], out[1][2], "float64", name + " grad")
 
 
 @needs_torch

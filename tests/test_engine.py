@@ -395,10 +395,9 @@ def test_backward_inputs_non_leaf():
     assert res[1] is None
 
 
-@pytest.mark.xfail(strict=True, reason="retain_grad() is not implemented yet: PyTorch calls it "
-                   "on each non-leaf input of backward(inputs=...), so later backward calls "
-                   "keep filling its .grad")
 def test_backward_inputs_non_leaf_retains_grad():
+    # PyTorch calls retain_grad() on each input of backward(inputs=...): later backward calls
+    # keep filling a non-leaf input's .grad
     def prog(m):
         x = leaf(m, [1.0, 2.0, 3.0])
         y = x * 2

@@ -1,8 +1,8 @@
 """In-place ops outside the graph, compared with PyTorch: values, dtype rules and messages of
 the `op_` methods, the augmented operators and `x[idx] = v`; version counters; the optimizer
 update under no_grad; the refusals (leaf requiring grad, views of one, views made under
-no_grad); the saved-tensor check at backward; and the NotImplementedError that differentiable
-in-place ops raise (not yet built) instead of a wrong gradient."""
+no_grad); the saved-tensor check at backward; and that in-place ops on graph tensors are
+recorded."""
 
 from __future__ import annotations
 
@@ -336,24 +336,35 @@ def test_view_made_under_no_grad_refused_with_grad_on():
         v.add_(1)
 
 
-def test_differentiable_inplace_is_not_yet_supported():
-    """In-place ops PyTorch would record raise NotImplementedError and change nothing, so no
-    gradient can silently come out wrong."""
-    x = tapegrad.ones(3, requires_grad=True)
-    y = x * 2
+@needs_torch
+def test_differentiable_inplace_is_recorded():
+    """In-place ops on graph tensors, and writes of values that require grad, are recorded
+    with PyTorch's nodes and gradients (more in tests/test_inplace_graph.py)."""
     cases = [
-        lambda: y.add_(1), lambda: y.mul_(2), lambda: y.zero_(), lambda: y.fill_(0),
-        lambda: y.clamp_(min=0), lambda: y.exp_(), lambda: y.__setitem__(0, 5.0),
-        lambda: y.copy_(tapegrad.zeros(3)), lambda: y.__iadd__(1),
-        lambda: tapegrad.zeros(3).add_(x), lambda: tapegrad.zeros(3).copy_(x),
-        lambda: tapegrad.zeros(3).__setitem__(0, x[0]), lambda: y[0].add_(1),
+        lambda m, x, y: y.add_(1), lambda m, x, y: y.mul_(2), lambda m, x, y: y.zero_(),
+        lambda m, x, y: y.fill_(0), lambda m, x, y: y.clamp_(min=2.5),
+        lambda m, x, y: y.exp_(), lambda m, x, y: y.__setitem__(0, 5.0),
+        lambda m, x, y: y.copy_(m.zeros(3)), lambda m, x, y: y.__iadd__(1),
+        lambda m, x, y: m.zeros(3).add_(x), lambda m, x, y: m.zeros(3).copy_(x),
+        lambda m, x, y: _set0(m.zeros(3), x[0]), lambda m, x, y: y[0].add_(1),
     ]
     for f in cases:
-        with pytest.raises(NotImplementedError, match="not yet"):
-            f()
-    assert y.tolist() == [2.0, 2.0, 2.0] and y._version == 0
-    y.sum().backward()
-    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+        res = []
+        for m in (tapegrad, torch):
+            x = m.tensor([1.0, 2.0, 3.0], dtype=m.float64, requires_grad=True)
+            y = x * 2
+            out = f(m, x, y)
+            out = y if out is None or not out.requires_grad else out
+            (g,) = m.autograd.grad((out * m.tensor([1.0, 2.0, 3.0], dtype=m.float64)[:out.numel()]
+                                    .reshape(out.shape)).sum(), x, allow_unused=True)
+            res.append((type(out.grad_fn).__name__, out.tolist(),
+                        None if g is None else g.tolist()))
+        assert res[0] == res[1]
+
+
+def _set0(t, v):
+    t[0] = v
+    return t
 
 
 def test_expanded_tensor_refuses_writes():

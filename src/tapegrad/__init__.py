@@ -67,8 +67,16 @@ from .autograd import (  # noqa: E402
     no_grad,
     set_grad_enabled,
 )
+from .autograd.anomaly_mode import (  # noqa: E402
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_anomaly_enabled,
+)
 from . import nn  # noqa: E402
+from . import optim  # noqa: E402
 from . import linalg  # noqa: E402
+from . import viz  # noqa: E402
+from . import utils  # noqa: E402
 
 globals().update(_UNARY)
 

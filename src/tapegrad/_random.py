@@ -481,7 +481,7 @@ def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator=Non
     else:
         f = np.float32
         v = RM._fma32(u.astype(f), f(f(to) - f(from_)), f(from_))
-    return write_array(self, v.reshape(self._data.shape))
+    return write_array(self, v.reshape(self._data.shape), "UniformBackward0")
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -493,7 +493,7 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
     dt = _float_dtype(self._dtype, "normal_kernel_cpu")
     v = normal_values(_gen(generator), self._data.size, dt, float(mean), float(std))
-    return write_array(self, v.reshape(self._data.shape))
+    return write_array(self, v.reshape(self._data.shape), "NormalBackward0")
 
 
 def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
@@ -508,7 +508,7 @@ def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
         draws = u < prob.astype(u.dtype)
     else:
         draws = bernoulli(self, p, generator=generator)._data.reshape(-1) != 0
-    return write_array(self, draws.reshape(self._data.shape))
+    return write_array(self, draws.reshape(self._data.shape), "BernoulliBackward2")
 
 
 def random_(self: Tensor, from_=0, to=None, *, generator=None) -> Tensor:
@@ -516,10 +516,11 @@ def random_(self: Tensor, from_=0, to=None, *, generator=None) -> Tensor:
     from .ops.inplace import check_inplace, write_array
 
     check_inplace(self)
+    name = "RandomBackward0" if to is not None else "RandomBackward1"
     if to is None:
         from_, to = 0, from_
     v = random_from_to(_gen(generator), self._data.size, int(from_), int(to), self._dtype)
-    return write_array(self, v.reshape(self._data.shape))
+    return write_array(self, v.reshape(self._data.shape), name)
 
 
 METHODS = {"uniform_": uniform_, "normal_": normal_, "bernoulli_": bernoulli_,

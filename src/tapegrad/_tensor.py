@@ -15,6 +15,7 @@ from . import _dtype as D
 from ._size import Size, make_size
 from ._tensor_convert import TensorConversions, _tp_name
 from .autograd import grad_mode
+from .autograd import hooks as _hooks
 from .autograd.graph import AccumulateGrad, VersionCounter
 
 __all__ = ["Tensor"]
@@ -24,6 +25,7 @@ _state = grad_mode.state
 # Open inference_mode blocks in any thread (kept by grad_mode): while zero, making a tensor
 # skips the thread-local inference check entirely.
 _INFERENCE_OPEN = 0
+_ANOMALY = False  # anomaly mode (set by autograd.anomaly_mode): in-place changes record their site
 
 _NONLEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -248,6 +250,10 @@ class Tensor(TensorConversions):
     def grad_fn(self):
         return self._grad_fn
 
+    def _is_view(self) -> bool:
+        """Whether this tensor views another tensor's storage (then `_base` is that tensor)."""
+        return self._base is not None
+
     @property
     def is_leaf(self) -> bool:
         return self._grad_fn is None
@@ -268,6 +274,10 @@ class Tensor(TensorConversions):
         if vc is None:
             vc = self._vc = VersionCounter()
         vc.value += 1
+        if _ANOMALY:
+            from .autograd.anomaly_mode import record_inplace
+
+            record_inplace(vc)
 
     @property
     def grad(self):
@@ -307,6 +317,36 @@ class Tensor(TensorConversions):
     @grad.deleter
     def grad(self) -> None:
         self._grad = None
+
+    # --- hooks (the logic is in autograd/hooks.py) -------------------------------------------
+    def register_hook(self, hook):
+        """Call hook(grad) each time this tensor's gradient is computed; a tensor it returns
+        replaces the gradient. Returns a handle whose remove() removes the hook.
+
+        >>> import tapegrad
+        >>> v = tapegrad.tensor([0., 0., 0.], requires_grad=True)
+        >>> h = v.register_hook(lambda grad: grad * 2)
+        >>> v.backward(tapegrad.tensor([1., 2., 3.]))
+        >>> v.grad
+        tensor([2., 4., 6.])
+        """
+        return _hooks.register_tensor_hook(self, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) after backward accumulated into this leaf's .grad."""
+        return _hooks.register_post_accumulate_grad_hook(self, hook)
+
+    def retain_grad(self) -> None:
+        """Fill .grad of this non-leaf tensor during backward (a no-op on a leaf)."""
+        _hooks.retain_grad(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return _hooks.retains_grad(self)
+
+    @property
+    def _backward_hooks(self):
+        return _hooks.tensor_hooks(self)
 
     def _accumulator(self) -> AccumulateGrad:
         """This leaf's AccumulateGrad node (made on first use, kept alive by the graph)."""

@@ -119,7 +119,7 @@ class TensorConversions:
     def _scalar(self, kind, ctype: str):
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        if self._requires_grad and kind is not int:
+        if self._requires_grad and kind is not int and _grad_enabled():  # none under no_grad
             warnings.warn(_SCALAR_GRAD_WARNING, UserWarning, stacklevel=3)
         v = self._data.reshape(()).item()
         if type(v) is complex and kind is not complex:
@@ -240,3 +240,9 @@ def _rebuild(data, requires_grad):
     t._requires_grad = requires_grad
     return t
 
+
+
+def _grad_enabled() -> bool:
+    from .autograd.grad_mode import state
+
+    return state.enabled

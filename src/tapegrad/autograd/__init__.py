@@ -6,7 +6,9 @@ import warnings
 from collections.abc import Mapping
 
 from .. import _dtype as D
+from .anomaly_mode import detect_anomaly, set_detect_anomaly
 from .engine import run_backward
+from .function import Function
 from .grad_mode import (
     enable_grad,
     inference_mode,
@@ -15,11 +17,13 @@ from .grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .gradcheck import gradcheck, gradgradcheck
 from .graph import Node
 
 __all__ = [
     "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "is_inference_mode_enabled", "Node",
+    "is_grad_enabled", "is_inference_mode_enabled", "Node", "Function",
+    "detect_anomaly", "set_detect_anomaly", "gradcheck", "gradgradcheck",
 ]
 
 
@@ -119,9 +123,11 @@ def _check_roots(outputs, grads) -> None:
         raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
     for i, t in enumerate(outputs):
         if not t._requires_grad:
-            raise RuntimeError(
+            from .anomaly_mode import add_no_grad_note
+
+            raise add_no_grad_note(RuntimeError(
                 f"element {i} of tensors does not require grad and does not have a grad_fn"
-            )
+            ), t)
 
 
 _CREATE_GRAPH_WARNING = (
@@ -167,9 +173,8 @@ def backward(
     if ins is not None:
         for t in ins:
             _check_input(t)
-            if not t._requires_grad:
-                # PyTorch calls retain_grad() on each input, which says this.
-                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            # as PyTorch: a non-leaf input retains its grad (in this backward and later ones)
+            t.retain_grad()
     if create_graph:
         warnings.warn(_CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
     run_backward(outputs, grads, retain_graph, create_graph, inputs=ins, accumulate=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-from . import grad_mode
+from . import anomaly_mode, grad_mode
+from . import hooks as _hooks
 from .graph import AccumulateGrad, Node
 
 __all__ = ["run_backward"]
@@ -43,8 +44,10 @@ def modified_message(saved, node) -> str:
             name = "AsStridedBackward0"
         if name.endswith("Backward0") or name.endswith("Backward1"):
             name = name[: -len("Backward0")]
+        elif name.endswith("Backward"):  # a custom Function's node (MyFnBackward)
+            name = name[: -len("Backward")]
         what += f", which is output {out_nr} of {name},"
-    hint = (
+    hint = anomaly_mode.ANOMALY_HINT if anomaly_mode._enabled else (
         "Hint: enable anomaly detection to find the operation that failed to compute its "
         "gradient, with tapegrad.autograd.set_detect_anomaly(True, check_nan=False)."
     )
@@ -53,7 +56,7 @@ def modified_message(saved, node) -> str:
         f"operation: {what} is at version {saved.current_version()}; expected version "
         f"{saved.version} "
         f"instead. {hint}"
-    )
+    ) + anomaly_mode.inplace_sites(saved)
 
 
 def edge_of(t):
@@ -130,9 +133,9 @@ def run_backward(
     for t, g in zip(roots, root_grads):
         node, nr = edge_of(t)
         if node is None:
-            raise RuntimeError(
+            raise anomaly_mode.add_no_grad_note(RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
-            )
+            ), t)
         start.append((node, nr, g))
 
     # --- 1. discover the graph, counting incoming edges -------------------------------
@@ -191,34 +194,46 @@ def run_backward(
     state = grad_mode.state
     prev_mode = state.enabled
     state.enabled = create_graph
+    task = _hooks.enter_task(seen, wake, accumulate)
+    anomaly = anomaly_mode._enabled  # anomaly mode: report failing nodes, check for NaN
+    if anomaly:
+        outer_node = anomaly_mode.current_node()
+        check_nan = anomaly_mode._check_nan
+    node = None
     try:
         while heap:
             node = heappop(heap)[1]
+            if anomaly:
+                anomaly_mode.set_current_node(node)  # the parent of nodes created meanwhile
             grads = buffers.pop(node)
             if captures is not None:
+                skip = node not in needed
+                if skip:
+                    # only captured: its tensor hooks still run, and their result is returned
+                    grads = _hooks.run_capture_hooks(node, grads)
                 for nr, g in enumerate(grads):
                     ks = captures.get((node, nr))
                     if ks is not None:
                         for k in ks:
                             results[k] = g
-                if needed is not None and node not in needed:
+                if skip:
                     continue
             if type(node) is AccumulateGrad:
-                if accumulate and grads[0] is not None:
-                    if node._pre_hooks is not None:
-                        grads = _run_pre_hooks(node, grads)
+                if node._pre_hooks is not None or node._hooks is not None or (
+                    node.variable._extra is not None
+                ):  # a hook may be registered (on the node or on the leaf)
+                    _hooks.run_accumulate_grad(node, grads, create_graph)
+                elif grads[0] is not None:
                     _accumulate_into_leaf(node.variable, grads[0], create_graph)
                 continue
             if node._pre_hooks is not None:
-                grads = _run_pre_hooks(node, grads)
-            if accumulate and inputs is not None:
-                # backward(inputs=[non-leaf]) fills that tensor's .grad.
-                for nr, g in enumerate(grads):
-                    for k in captures.get((node, nr), ()):
-                        if g is not None:
-                            _accumulate_into_leaf(inputs[k], g, create_graph)
+                grads = _hooks.run_pre_hooks(node, grads)
             nexts = node._next
-            if grads[0] is not None or (len(grads) > 1 and any(g is not None for g in grads)):
+            if (
+                grads[0] is not None
+                or (len(grads) > 1 and any(g is not None for g in grads))
+                or getattr(node, "_call_always", False)  # custom Functions run even so
+            ):
                 outs = node.vjp(*grads)
                 if type(outs) is not tuple:
                     outs = (outs,)
@@ -227,11 +242,13 @@ def run_backward(
                         f"function {node.name()} returned an incorrect number of gradients "
                         f"(expected {len(nexts)}, got {len(outs)})"
                     )
-                if node._hooks is not None:
-                    outs = _run_post_hooks(node, outs, grads)
             else:
                 # no gradient reached this node: its inputs get none, but count as visited
                 outs = (None,) * len(nexts)
+            if node._hooks is not None:
+                outs = _hooks.run_post_hooks(node, outs, grads)
+            if anomaly and check_nan:
+                anomaly_mode.check_nan(node, outs, nexts)
             if not retain_graph and node._saved:
                 node._release()
             i = -1
@@ -258,8 +275,15 @@ def run_backward(
                 deps[nxt] = d
                 if d == 0 and (wake is None or nxt in wake):
                     heappush(heap, (-nxt._seq, nxt))
+    except Exception:
+        if anomaly and node is not None:
+            anomaly_mode.report_error(node)
+        raise
     finally:
         state.enabled = prev_mode
+        _hooks.exit_task(task)
+        if anomaly:
+            anomaly_mode.set_current_node(outer_node)
     return results
 
 
@@ -285,23 +309,3 @@ def _leading_to(targets, roots, include_targets: bool) -> set:
             if n is not None and n not in done:
                 stack.append((n, False))
     return needed
-
-
-def _run_pre_hooks(node, grads):
-    grads = list(grads)
-    for hook in list(node._pre_hooks.values()):
-        res = hook(tuple(grads))
-        if res is not None:
-            grads = list(res)
-    return grads
-
-
-def _run_post_hooks(node, outs, grads):
-    post = node._hooks.get("post") if isinstance(node._hooks, dict) else None
-    if not post:
-        return outs
-    for hook in list(post.values()):
-        res = hook(outs, tuple(grads))
-        if res is not None:
-            outs = tuple(res)
-    return outs

@@ -10,10 +10,16 @@ same code serves first and higher derivatives.
 from __future__ import annotations
 
 import itertools
+import threading
+import weakref
 
-__all__ = ["Node", "AccumulateGrad", "SavedTensor"]
+__all__ = [
+    "Node", "AccumulateGrad", "SavedTensor", "saved_tensors_hooks", "save_on_cpu",
+    "disable_saved_tensors_hooks", "register_multi_grad_hook",
+]
 
 _seq_counter = itertools.count()
+_ANOMALY = False  # anomaly mode (set by anomaly_mode): nodes then record their forward traceback
 
 _FREED_MSG = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -38,10 +44,11 @@ FREED = _Freed()
 class VersionCounter:
     """Counts in-place modifications of a storage; shared by a tensor and its views."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "views", "log")  # log: in-place change sites (anomaly mode only)
 
     def __init__(self) -> None:
         self.value = 0
+        self.views = None  # weak references to the storage's views (ops/_inplace_record.py)
 
 
 _INFERENCE_SAVE_MSG = (
@@ -52,17 +59,48 @@ _INFERENCE_SAVE_MSG = (
 )
 
 
+# --- saved-tensor hooks (autograd.graph.saved_tensors_hooks, see saved_hooks.py) ----------
+class _HookStack(threading.local):
+    """This thread's saved-tensor hooks: the (pack, unpack) pairs pushed, innermost last, and
+    the message that refuses new ones while `disable_saved_tensors_hooks` is active."""
+
+    pairs: tuple = ()
+    disabled: str | None = None
+
+
+hook_stack = _HookStack()
+# How many pairs are pushed across all threads: saving a tensor reads this one global and
+# looks at the thread-local stack only while it is non-zero.
+_hooks_open = 0
+
+_PACK_INPLACE_MSG = (
+    "A saved tensor pack hook is modifying its input in place. Tensors provided as input to pack "
+    "hook cannot be modified by in-place operations as this can lead to unexpected side-effects. "
+    "Please open an issue if you need to perform in-place operations on the input to a pack hook."
+)
+
+
 class SavedTensor:
     """A tensor saved for backward, with the version it had when saved.
 
     An input is kept as the tensor itself (so `grad_fn._saved_self is x`). An output of the
     node itself is kept as its array and rebuilt on unpack with the node as grad_fn, so no
     Node -> Tensor -> Node reference cycle is created.
+
+    While saved-tensor hooks are active, the tensor goes through the pack hook instead and
+    only what it returns is kept (`hooked` = (packed, unpack hook, grad_fn, accumulator
+    weakref, is_output), with `tensor` and `data` None); unpack calls the unpack hook and gives
+    its values the saved tensor's place in the graph. Versions are not checked then (PyTorch).
     """
 
-    __slots__ = ("tensor", "version", "data", "vc", "output_nr", "requires_grad")
+    __slots__ = ("tensor", "version", "data", "vc", "output_nr", "requires_grad", "hooked")
 
     def __init__(self, t, is_output: bool = False) -> None:
+        if _hooks_open:
+            pairs = hook_stack.pairs
+            if pairs:
+                self._pack(t, is_output, pairs[-1])
+                return
         vc = t._vc
         if is_output:
             if vc is None:
@@ -79,6 +117,42 @@ class SavedTensor:
             self.tensor = t
             self.version = 0 if vc is None else vc.value
 
+    def _pack(self, t, is_output: bool, pair) -> None:
+        if not is_output and t._extra is not None and t._extra.get("inference"):
+            raise RuntimeError(_INFERENCE_SAVE_MSG)
+        self.vc = None
+        self.version = 0
+        self.output_nr = t._output_nr
+        self.requires_grad = t._requires_grad
+        self.set_hooks(t, is_output, pair[0], pair[1])
+
+    def set_hooks(self, t, is_output: bool, pack, unpack) -> None:
+        """Replace what is kept by pack(t) (run without recording a graph, as PyTorch does)."""
+        grad_fn = accum = None
+        if not is_output:
+            self.output_nr = t._output_nr
+            self.requires_grad = t._requires_grad
+            grad_fn = t._grad_fn
+            if grad_fn is None and t._requires_grad:
+                accum = weakref.ref(t._accumulator())
+        vc = t._vc
+        before = 0 if vc is None else vc.value
+        from . import grad_mode
+
+        state = grad_mode.state
+        prev = state.enabled
+        state.enabled = False
+        try:
+            packed = pack(t)
+        finally:
+            state.enabled = prev
+        vc = t._vc
+        if (0 if vc is None else vc.value) != before:
+            raise RuntimeError(_PACK_INPLACE_MSG)
+        self.tensor = None
+        self.data = None
+        self.hooked = (packed, unpack, grad_fn, accum, is_output)
+
     def current_version(self) -> int:
         if self.tensor is None:
             return self.vc.value
@@ -94,15 +168,36 @@ class SavedTensor:
 
                 raise RuntimeError(modified_message(self, node))
             return t
+        data = self.data
+        if data is None:
+            return self._unpack_hooked(node)
         if self.vc.value != self.version:
             from .engine import modified_message
 
             raise RuntimeError(modified_message(self, node))
         from .._tensor import _make
 
-        out = _make(self.data, node if self.requires_grad else None, self.requires_grad)
+        out = _make(data, node if self.requires_grad else None, self.requires_grad)
         out._output_nr = self.output_nr
         out._vc = self.vc
+        return out
+
+    def _unpack_hooked(self, node):
+        from .._tensor import Tensor, _make
+
+        packed, unpack, grad_fn, accum, is_output = self.hooked
+        r = unpack(packed)
+        if not isinstance(r, Tensor):
+            raise TypeError(
+                "Output of saved tensor unpack_hook expected to be a Tensor but got result of "
+                f"type {type(r).__name__}"
+            )
+        rg = self.requires_grad
+        fn = (node if rg else None) if is_output else grad_fn
+        out = _make(r._data, fn, rg)
+        out._output_nr = self.output_nr
+        if accum is not None:
+            out._accum = accum  # a saved leaf: gradients reach the original's AccumulateGrad
         return out
 
 
@@ -119,6 +214,10 @@ class Node:
         self._in_meta = ()
         self._hooks = None
         self._pre_hooks = None
+        if _ANOMALY:
+            from .anomaly_mode import record_forward
+
+            record_forward(self)
 
     # --- public API, as PyTorch's grad_fn objects ---------------------------------------
     @property
@@ -151,6 +250,19 @@ class Node:
             raise RuntimeError(_FREED_MSG)
         return tuple(s.unpack(self) if type(s) is SavedTensor else s for s in saved)
 
+    def register_hook(self, fn):
+        """Call fn(grad_inputs, grad_outputs) after this node ran; a tuple it returns replaces
+        grad_inputs. Returns a handle whose remove() removes the hook."""
+        from .hooks import register_node_hook
+
+        return register_node_hook(self, fn)
+
+    def register_prehook(self, fn):
+        """Call fn(grad_outputs) before this node runs; a tuple it returns replaces them."""
+        from .hooks import register_node_prehook
+
+        return register_node_prehook(self, fn)
+
     def _release(self) -> None:
         if self._saved:
             self._saved = FREED
@@ -162,6 +274,13 @@ class Node:
         """Apply the backward function to output gradients (PyTorch's `grad_fn(...)`)."""
         res = self.vjp(*grads)
         return res if isinstance(res, tuple) else (res,)
+
+    def __getattr__(self, name: str):
+        # only reached when normal lookup fails: PyTorch's grad_fn._saved_<name> and
+        # _raw_saved_<name>, answered from the class's _saved_names (autograd/saved_hooks.py)
+        if name.startswith(("_saved_", "_raw_saved_")):
+            return saved_attribute(self, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
 
 class AccumulateGrad(Node):
@@ -176,3 +295,19 @@ class AccumulateGrad(Node):
 
     def name(self) -> str:
         return "tapegrad::autograd::AccumulateGrad"
+
+
+def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
+    """Call fn once per backward pass with the gradients of several tensors (see
+    autograd/hooks.py): mode "all" gives every gradient, "any" the first one."""
+    from .hooks import register_multi_grad_hook as impl
+
+    return impl(tensors, fn, mode=mode)
+
+
+from .saved_hooks import (  # noqa: E402  (saved_hooks builds on the classes above)
+    disable_saved_tensors_hooks,
+    save_on_cpu,
+    saved_attribute,
+    saved_tensors_hooks,
+)

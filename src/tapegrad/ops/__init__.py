@@ -94,6 +94,9 @@ def _bind() -> None:
                 "and": "bitwise_and_", "or": "bitwise_or_", "xor": "bitwise_xor_"}.get(
             op, op + "_")
         setattr(T, f"__i{op}__", inplace.INPLACE[name])
+    for name, node_name in inplace.INPLACE_NODE_NAMES.items():
+        if callable(getattr(T, name, None)):
+            setattr(T, name, inplace.renaming(getattr(T, name), node_name))
 
 
 _bind()

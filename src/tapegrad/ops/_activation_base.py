@@ -20,10 +20,10 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.engine import edge_of
-from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node, SavedTensor
 from ._core import _state, as_tensor_arg, node2
-from .inplace import check_inplace, write_result
+from ._inplace_nodes import renamed
+from .inplace import apply_inplace
 
 __all__: list[str] = []
 
@@ -40,6 +40,7 @@ class ActNode(Node):
 
     __slots__ = ("params",)
     param_names: tuple = ()
+    _saved_names = ("self",)
 
     @staticmethod
     def derivative(g, x, *params):  # pragma: no cover - every declaration sets it
@@ -55,7 +56,7 @@ class ActNode(Node):
         names = type(self).param_names
         if name.startswith("_saved_") and name[7:] in names:
             return self.params[names.index(name[7:])]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return Node.__getattr__(self, name)
 
 
 class DerivNode(Node):
@@ -159,7 +160,14 @@ def inplace(fn, x: Tensor, *args) -> Tensor:
     """fn(x, *args) written into x: allowed for tensors outside the graph (see ops/inplace.py)."""
     if not isinstance(x, Tensor):
         x = as_tensor_arg(x)
-    check_inplace(x)
-    with no_grad():
-        r = fn(x, *args)
-    return write_result(x, r)
+    out = apply_inplace(x, fn, args)
+    if _state.enabled and x._grad_fn is not None:
+        name = _INPLACE_NODE_NAMES.get(type(x._grad_fn).__name__)
+        if name is not None:
+            renamed(x._grad_fn, name)
+    return out
+
+
+# The nodes PyTorch records for the in-place forms, where their names differ.
+_INPLACE_NODE_NAMES = {n + "Backward0": n + "Backward1" for n in (
+    "LeakyRelu", "Elu", "Celu", "Threshold", "RreluWithNoise")}

@@ -17,6 +17,7 @@ from .._tensor import Tensor, _make
 from ..autograd import grad_mode
 from ..autograd.engine import edge_of
 from ..autograd.graph import SavedTensor
+from ._inplace_record import register_view
 
 _state = grad_mode.state
 _ndarray = np.ndarray
@@ -220,21 +221,23 @@ def wrap_view(arr, base: Tensor, node=None) -> Tensor:
     under no_grad of a tensor that requires grad still requires grad (as a leaf, PyTorch's
     rule), so that changing it in place later with grad mode on can be refused."""
     out = wrap(arr, node)
-    if node is None and base._requires_grad and not _state.enabled and not _state.inference:
-        out._requires_grad = True
-    if out._extra is not None or base._extra is not None:
+    if not _state.enabled:
+        # remembered so that a recorded in-place change of this view can be refused
+        out._extra = {"no_grad_view": True}
+        if base._requires_grad and not _state.inference:
+            out._requires_grad = True
+    if base._extra is not None and base._extra.get("inference"):
         # a view is an inference tensor exactly when its base is one (whatever the mode)
-        if base._extra and base._extra.get("inference"):
-            out._extra = {**(out._extra or {}), "inference": True}
-        elif out._extra:
-            out._extra.pop("inference", None)
+        out._extra = {**(out._extra or {}), "inference": True}
     root = base._base if base._base is not None else base
-    if root._vc is None:
+    vc = root._vc
+    if vc is None:
         from ..autograd.graph import VersionCounter
 
-        root._vc = VersionCounter()
-    out._vc = root._vc
+        vc = root._vc = VersionCounter()
+    out._vc = vc
     out._base = root
+    register_view(root, out)
     return out
 
 

@@ -457,6 +457,7 @@ def glu_backward(g: Tensor, x: Tensor, dim: int) -> Tensor:
 
 class GluBackward0(Node):
     __slots__ = ("dim",)
+    _saved_names, _saved_attrs = ("self",), {"dim": "dim"}
 
     def vjp(self, g):
         (x,) = self.saved_tensors()

@@ -40,6 +40,8 @@ def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
     node = node2(node_cls, x, y)
     if node is None:
         return _make(r, None, False)
+    if saved_x is None:  # (mul) each operand is kept only for the other's gradient (PyTorch)
+        saved_x, saved_y = node._next[1][0] is not None, node._next[0][0] is not None
     node._saved = (SavedTensor(x) if saved_x and isinstance(x, Tensor) else x if saved_x else None,
                    SavedTensor(y) if saved_y and isinstance(y, Tensor) else y if saved_y else None)
     return _make(r, node, True)
@@ -52,6 +54,7 @@ def _conj(t):
 # --- add / sub ----------------------------------------------------------------------------
 class AddBackward0(Node):
     __slots__ = ("alpha",)
+    _saved_attrs = {"alpha": "alpha"}
 
     def vjp(self, g):
         gy = g if self.alpha == 1 else g * _conj(self.alpha)
@@ -60,6 +63,7 @@ class AddBackward0(Node):
 
 class SubBackward0(Node):
     __slots__ = ("alpha",)
+    _saved_attrs = {"alpha": "alpha"}
 
     def vjp(self, g):
         return g, (-g if self.alpha == 1 else g * -_conj(self.alpha))
@@ -69,6 +73,7 @@ class RsubBackward1(Node):
     """y - alpha * x with y a scalar: d/dx = -alpha."""
 
     __slots__ = ("alpha",)
+    _saved_attrs = {"alpha": "alpha"}
 
     def vjp(self, g):
         return (-g if self.alpha == 1 else g * -_conj(self.alpha)), None
@@ -150,6 +155,7 @@ def rsub(input, other, *, alpha=1):  # noqa: A002
 class MulBackward0(Node):
     # d(x y) = y dx + x dy; conjugated factors for complex inputs (PyTorch's convention)
     __slots__ = ()
+    _saved_names, _saved_if = ("self", "other"), (1, 0)  # each kept for the other's gradient
 
     def vjp(self, g):
         saved = self._saved
@@ -169,19 +175,20 @@ class MulBackward0(Node):
 
 def mul(input, other, *, out=None):  # noqa: A002
     """Elementwise product with broadcasting."""
-    return _maybe_out(_binary(np.multiply, MulBackward0, input, other), out)
+    return _maybe_out(_binary(np.multiply, MulBackward0, input, other, None), out)
 
 
 multiply = mul
 
 
 def _mul(x, y):
-    return _binary(np.multiply, MulBackward0, x, y)
+    return _binary(np.multiply, MulBackward0, x, y, None)
 
 
 class DivBackward0(Node):
     # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2
     __slots__ = ()
+    _saved_names, _saved_if = ("self", "other"), (1, None)
 
     def vjp(self, g):
         x, y = self.saved_tensors()
@@ -221,7 +228,8 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
         node = new_node(DivBackward0, (input, other))
         if node is None:
             return _maybe_out(_make(r, None, False), out)
-        save(node, input, other)
+        # input is needed only for other's gradient (kept then only, as PyTorch does)
+        save(node, input if node._next[1][0] is not None else None, other)
         return _maybe_out(_make(r, node, True), out)
     if rounding_mode == "floor":
         q = floor_divide(input, other)
@@ -267,6 +275,9 @@ class NotImplementedBackward(Node):
         raise RuntimeError(f"derivative for aten::{self.op_name} is not implemented")
 
 
+NotImplementedBackward.__name__ = NotImplementedBackward.__qualname__ = "NotImplemented"
+
+
 def _nondiff(op_name, r, *inputs):
     node = new_node(NotImplementedBackward, inputs)
     if node is None:
@@ -310,6 +321,7 @@ class RemainderBackward1(Node):
     # x - floor(x / y) * y: d/dx = 1, d/dy = -floor(x / y) (floor: zero gradient, so this
     # stays differentiable, as PyTorch's div(rounding_mode="floor") is)
     __slots__ = ()
+    _saved_names = ("self", "other")
 
     def vjp(self, g):
         x, y = self.saved_tensors()
@@ -343,6 +355,7 @@ def rremainder(input, other):  # noqa: A002
 class PowBackward0(Node):
     # d/dx x^e = e x^(e-1); e == 0 gives zero (not 0 * x^-1, which is nan at x == 0)
     __slots__ = ()
+    _saved_names, _saved_attrs = ("self",), {"exponent": 1}
 
     def vjp(self, g):
         x, e = self.saved_tensors()
@@ -354,6 +367,7 @@ class PowBackward0(Node):
 class PowBackward1(Node):
     # d/dx = y x^(y-1); d/dy = x^y log x, taken as 0 where x == 0 and y >= 0
     __slots__ = ()
+    _saved_names = ("self", "exponent")
 
     def vjp(self, g):
         x, y = self.saved_tensors()
@@ -371,6 +385,7 @@ class PowBackward1(Node):
 class PowBackward2(Node):
     # d/dy base^y = base^y log(base)
     __slots__ = ()
+    _saved_names, _saved_attrs = (None, "exponent"), {"self": 0}
 
     def vjp(self, g):
         base, y = self.saved_tensors()
@@ -413,6 +428,7 @@ def rpow(input, other):  # noqa: A002
 class MaximumBackward0(Node):
     # ties share the gradient equally (PyTorch: half to each side)
     __slots__ = ()
+    _saved_names = ("self", "other")
     pick = staticmethod(lambda x, y: x > y)
 
     def vjp(self, g):
@@ -453,6 +469,7 @@ max_elementwise = maximum
 
 class WhereBackward0(Node):
     __slots__ = ("cond",)
+    _saved_attrs = {"condition": "cond"}
 
     def vjp(self, g):
         c = self.cond
@@ -488,6 +505,7 @@ def where(condition, input=None, other=None, *, out=None):  # noqa: A002
 class ClampBackward1(Node):
     # gradient passes where min <= x <= max (bounds included), zero elsewhere
     __slots__ = ("lo", "hi")
+    _saved_names, _saved_attrs = ("self",), {"min": "lo", "max": "hi"}
 
     def vjp(self, g):
         (x,) = self.saved_tensors()
@@ -502,6 +520,7 @@ class ClampBackward1(Node):
 
 class ClampBackward0(Node):
     __slots__ = ()
+    _saved_names = ("self", "min", "max")
 
     def vjp(self, g):
         x, lo, hi = self.saved_tensors()
@@ -521,10 +540,12 @@ class ClampBackward0(Node):
 
 class ClampMinBackward0(ClampBackward1):
     __slots__ = ()
+    _saved_attrs = {"min": "lo"}
 
 
 class ClampMaxBackward0(ClampBackward1):
     __slots__ = ()
+    _saved_attrs = {"max": "hi"}
 
 
 def clamp(input, min=None, max=None, *, out=None):  # noqa: A001,A002
@@ -578,6 +599,7 @@ clip = clamp
 class ClampMinBackward1(Node):
     # max(x, m): the gradient goes to x where x >= m, else to m
     __slots__ = ()
+    _saved_names = ("self", "min")
 
     def vjp(self, g):
         x, m = self.saved_tensors()
@@ -593,6 +615,7 @@ class ClampMinBackward1(Node):
 
 class ClampMaxBackward1(ClampMinBackward1):
     __slots__ = ()
+    _saved_names = ("self", "max")
 
     @staticmethod
     def keep(x, m):

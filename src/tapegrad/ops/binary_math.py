@@ -10,7 +10,6 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
-from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node, SavedTensor
 from ._core import binary_operands, node2
 from ._math_args import (
@@ -29,7 +28,7 @@ from ._math_args import (
 )
 from .binary import _check_int_zero, _nondiff, where
 from .binary import pow as _pow
-from .inplace import _inplace_binary, check_inplace, write_result
+from .inplace import _inplace_binary, apply_inplace
 
 __all__ = ["atan2", "arctan2", "hypot", "fmod", "logaddexp", "logaddexp2", "xlogy", "copysign",
            "heaviside", "float_power"]
@@ -377,10 +376,7 @@ def _float_power_(self: Tensor, exponent) -> Tensor:
     if self._dtype is not dt:
         raise RuntimeError(f"the base given to float_power_ has dtype {self._dtype._short} but "
                            f"the operation's result requires dtype {dt._short}")
-    check_inplace(self, exponent)
-    with no_grad():
-        r = float_power(self, exponent)
-    return write_result(self, r)
+    return apply_inplace(self, float_power, (exponent,))
 
 
 METHODS = {n: globals()[n] for n in __all__}

@@ -8,9 +8,9 @@ on tensors that do not require grad, under no_grad (the optimizer update
 `with no_grad(): w -= lr * w.grad`), on `.grad`, `.data` and `.detach()` tensors.
 
 A leaf that requires grad, or a view of one, refuses in-place changes with PyTorch's message.
-A differentiable in-place op (on a tensor that is part of a recorded graph, or writing a value
-that requires grad) is not built yet: it raises NotImplementedError rather than give a wrong
-gradient.
+An in-place op on a tensor that is part of a recorded graph, or writing a value that requires
+grad, is recorded: the tensor's history is rebased onto the op's node, and a change made
+through a view rebases its base's history (CopySlices); see _inplace_record.py.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
 from ..autograd import grad_mode
 from ..autograd.grad_mode import no_grad
+from ._inplace_nodes import const_op, copy_op, fill_op, index_put_op, renamed, zero_op
+from ._inplace_record import _set_history as set_history
+from ._inplace_record import record, record_region
 
 _state = grad_mode.state
 
@@ -46,34 +49,86 @@ _INFERENCE_MSG = (
 )
 
 
-def check_inplace(t: Tensor, *others) -> None:
-    """Refuse in-place ops PyTorch refuses, and those that would need to be recorded."""
-    if t._extra and t._extra.get("inference") and not _state.inference:
+_MULTI_VIEW_MSG = (
+    "Output {nr} of {name} is a view and is being modified inplace. This view is the output of "
+    "a function that returns multiple views. Such functions do not allow the output views to be "
+    "modified inplace. You should replace the inplace operation by an out-of-place one."
+)
+
+
+def check_inplace(t: Tensor, *others) -> bool:
+    """Refuse in-place ops PyTorch refuses; return whether the change must be recorded in the
+    graph (grad mode on, and t or one of the other operands requires grad)."""
+    ex = t._extra
+    if ex and ex.get("inference") and not _state.inference:
         raise RuntimeError(_INFERENCE_MSG)
     if not _state.enabled:
-        return
+        return False
+    if not t._requires_grad:
+        for o in others:
+            if isinstance(o, Tensor) and o._requires_grad:
+                break
+        else:
+            return False
     b = t._base
-    if b is not None and b._requires_grad and t._grad_fn is None:
-        # a view made under no_grad of a tensor that requires grad
-        raise RuntimeError(_NO_GRAD_VIEW_MSG)
-    if t._requires_grad:
-        if t._grad_fn is None:
-            raise RuntimeError(_LEAF_MSG)
-        if b is not None and b._grad_fn is None and b._requires_grad:
-            raise RuntimeError(_VIEW_LEAF_MSG)
-        _not_yet()
-    for o in others:
-        if isinstance(o, Tensor) and o._requires_grad:
-            _not_yet()
+    if ex:
+        if ex.get("no_grad_view"):
+            raise RuntimeError(_NO_GRAD_VIEW_MSG)
+        mv = ex.get("multi_view")
+        if mv:
+            raise RuntimeError(_MULTI_VIEW_MSG.format(nr=t._output_nr, name=mv))
+        ve = ex.get("view_error")  # views returned by a custom Function (autograd/function.py)
+        if ve:
+            raise RuntimeError(ve)
+    if t._requires_grad and t._grad_fn is None:
+        raise RuntimeError(_LEAF_MSG)
+    if b is not None and b._grad_fn is None and b._requires_grad:
+        raise RuntimeError(_VIEW_LEAF_MSG)
+    return True
 
 
-def _not_yet():
-    raise NotImplementedError(
-        "tapegrad does not yet differentiate in-place operations on tensors that are part of "
-        "a graph (this one would be recorded by PyTorch); it is not yet supported. Use the "
-        "out-of-place form (y = y * 2 instead of y.mul_(2)), or make the change under "
-        "tapegrad.no_grad() if it should not be recorded."
-    )
+def check_result(t: Tensor, r: Tensor, cname: bool = False) -> None:
+    """Whether r can be written into t (shape broadcasts into t's, dtype castable)."""
+    if r._data.shape != t._data.shape:
+        _check_broadcast_into(t._data.shape, r._data.shape)
+    if r._dtype is not t._dtype and not D.can_cast(r._dtype, t._dtype):
+        raise _cannot_cast(r._dtype, t._dtype, cname)
+    _check_writeable(t._data)
+
+
+def apply_inplace(t: Tensor, fn, args=(), kwargs=None, cname: bool = False) -> Tensor:
+    """t = fn(t, *args, **kwargs), written into t's storage; recorded in the graph when
+    check_inplace says so."""
+    kwargs = kwargs or {}
+    if not check_inplace(t, *args, *kwargs.values()):
+        with no_grad():
+            r = fn(t, *args, **kwargs)
+        if r is t:
+            return t
+        return write_result(t, r, cname)
+    return record(t, lambda x: fn(x, *args, **kwargs), lambda r: check_result(t, r, cname))
+
+
+def _check_overlap(t: Tensor, o) -> None:
+    """PyTorch refuses an operand that partly overlaps the written tensor's memory (the very
+    same memory, as in y.mul_(y), is fine)."""
+    if not isinstance(o, Tensor) or o is t:
+        return
+    a, b = t._data, o._data
+    if (t._base if t._base is not None else t) is not (o._base if o._base is not None else o):
+        if a.base is None and b.base is None:
+            return
+        if not np.may_share_memory(a, b):
+            return
+    if (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides and a.shape == b.shape):
+        return
+    if b.size and a.size and np.shares_memory(a, b, max_work=10**6):
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to tensor "
+            "refer to a single memory location. Please clone() the tensor before performing the "
+            "operation."
+        )
 
 
 def _shape_str(shape) -> str:
@@ -114,24 +169,23 @@ def _check_writeable(a: np.ndarray) -> None:
         )
 
 
-def write_result(t: Tensor, r: Tensor) -> Tensor:
+def write_result(t: Tensor, r: Tensor, cname: bool = False) -> Tensor:
     """Store r's values into t's storage (broadcast to t's shape, castable dtype) and bump
     t's version."""
     a = t._data
     ra = r._data
-    if ra.shape != a.shape:
-        _check_broadcast_into(a.shape, ra.shape)
-    if r._dtype is not t._dtype and not D.can_cast(r._dtype, t._dtype):
-        raise _cannot_cast(r._dtype, t._dtype)
-    _check_writeable(a)
+    check_result(t, r, cname)
     with np.errstate(all="ignore"):
         np.copyto(a, ra, casting="unsafe")
     t._bump_version()
     return t
 
 
-def write_array(t: Tensor, arr: np.ndarray) -> Tensor:
-    """Store an array (already of a castable dtype and t's shape) into t and bump its version."""
+def write_array(t: Tensor, arr: np.ndarray, node_name: str | None = None) -> Tensor:
+    """Store an array (already of a castable dtype and t's shape) into t and bump its version.
+    In a graph, the write is recorded as a node named node_name with zero gradient."""
+    if node_name is not None and check_inplace(t):
+        return record(t, lambda x: const_op(x, arr, node_name))
     _check_writeable(t._data)
     with np.errstate(all="ignore"):
         np.copyto(t._data, arr, casting="unsafe")
@@ -156,16 +210,12 @@ def _inplace_binary(op_name):
     cname_msg = op_name.startswith("clamp")
 
     def op(self, other, *args, **kwargs):
-        check_inplace(self, other)
         if isinstance(other, Tensor) and other._data.shape != self._data.shape:
             _check_broadcast_into(self._data.shape, other._data.shape)
+        _check_overlap(self, other)
         from .. import ops
 
-        with no_grad():
-            r = getattr(ops, op_name)(self, other, *args, **kwargs)
-        if r._dtype is not self._dtype and not D.can_cast(r._dtype, self._dtype):
-            raise _cannot_cast(r._dtype, self._dtype, cname_msg)
-        return write_result(self, r)
+        return apply_inplace(self, getattr(ops, op_name), (other, *args), kwargs, cname_msg)
 
     op.__name__ = op_name + "_"
     op.__qualname__ = "Tensor." + op.__name__
@@ -177,14 +227,9 @@ def _inplace_unary(op_name):
     cname_msg = op_name.startswith("clamp") or op_name.startswith("clip")
 
     def op(self, *args, **kwargs):
-        check_inplace(self, *args, *kwargs.values())
         from .. import ops
 
-        with no_grad():
-            r = getattr(ops, op_name)(self, *args, **kwargs)
-        if r._dtype is not self._dtype and not D.can_cast(r._dtype, self._dtype):
-            raise _cannot_cast(r._dtype, self._dtype, cname_msg)
-        return write_result(self, r)
+        return apply_inplace(self, getattr(ops, op_name), args, kwargs, cname_msg)
 
     op.__name__ = op_name + "_"
     op.__qualname__ = "Tensor." + op.__name__
@@ -216,7 +261,8 @@ def zero_(self: Tensor) -> Tensor:
     >>> tapegrad.ones(2).zero_()
     tensor([0., 0.])
     """
-    check_inplace(self)
+    if check_inplace(self):
+        return record(self, zero_op, lambda r: _check_writeable(self._data))
     _check_writeable(self._data)
     self._data[...] = 0
     self._bump_version()
@@ -254,8 +300,11 @@ def fill_(self: Tensor, value) -> Tensor:
     >>> tapegrad.zeros(2).fill_(3)
     tensor([3., 3.])
     """
-    check_inplace(self, value)
+    rec = check_inplace(self, value)
     v = _fill_value(value, self._dtype, "fill_", self._data.size)
+    if rec:
+        fv = value if isinstance(value, Tensor) else v
+        return record(self, lambda x: fill_op(x, fv), lambda r: _check_writeable(self._data))
     _check_writeable(self._data)
     with np.errstate(all="ignore"):
         self._data[...] = v
@@ -265,7 +314,7 @@ def fill_(self: Tensor, value) -> Tensor:
 
 def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
     """Copy src's values (broadcast, cast to self's dtype) into self."""
-    check_inplace(self, src)
+    rec = check_inplace(self, src)
     if isinstance(src, Tensor):
         sa = src._data
     elif isinstance(src, (bool, int, float, complex, np.number)):
@@ -283,6 +332,9 @@ def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
             "Casting complex values to real discards the imaginary part", UserWarning, stacklevel=2
         )
         sa = sa.real
+    if rec:
+        st = src if isinstance(src, Tensor) else _make(np.asarray(sa))
+        return record(self, lambda x: copy_op(x, st), lambda r: _check_writeable(self._data))
     _check_writeable(self._data)
     with np.errstate(all="ignore"):
         np.copyto(self._data, sa, casting="unsafe")
@@ -330,7 +382,7 @@ def setitem(self: Tensor, index, value) -> None:
 
     if _state.enabled and self._requires_grad and self._grad_fn is None and self._base is None:
         raise RuntimeError(_VIEW_LEAF_MSG if _makes_view(index) else _LEAF_MSG)
-    check_inplace(self, value)
+    rec = check_inplace(self, value)
     tname = "tapegrad." + self._dtype._legacy
     if not isinstance(value, (Tensor, bool, int, float, complex, np.number, np.bool_)):
         from .._tensor import _tp_name
@@ -351,6 +403,9 @@ def setitem(self: Tensor, index, value) -> None:
         v = v.reshape(v.shape[max(v.ndim - target._data.ndim, 0):]) if v.ndim > \
             target._data.ndim else v
     _check_writeable(self._data)
+    if rec:
+        _setitem_recorded(self, index, value, v)
+        return
     ta = target._data
     with np.errstate(all="ignore"):
         if ta.size and np.shares_memory(ta, self._data) and ta.base is not None:
@@ -360,14 +415,53 @@ def setitem(self: Tensor, index, value) -> None:
     self._bump_version()
 
 
+def _setitem_recorded(self: Tensor, index, value, v) -> None:
+    """self[index] = value in the graph, as PyTorch records it: a fill or copy of the view
+    self[index] (CopySlices on the base), the op on self itself when the index selects
+    everything (FillBackward3 / CopyBackwards), or index_put (IndexPutBackward0)."""
+    from .indexing import normalize_index
+
+    key = normalize_index(index, self)
+    items = key if isinstance(key, tuple) else (key,)
+    adv = any(isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_) for i in items)
+    full = all(i is Ellipsis or (isinstance(i, slice) and i == slice(None)) for i in items
+               if not (isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_)))
+    if isinstance(value, Tensor) and value._data.ndim:
+        src = value if value._data.shape == v.shape else value.reshape(v.shape)
+
+        def put(x):
+            return copy_op(x, src)
+    else:
+        fv = value if isinstance(value, Tensor) else _make(np.asarray(v, self._data.dtype))
+
+        def put(x):
+            return fill_op(x, fv)
+
+    if not adv:
+        record(self if full else Tensor.__getitem__(self, index), put)
+    elif full:
+        record(self, lambda x: index_put_op(x, key, index, value, False))
+    else:
+        record_region(self, key, put)
+
+
 # --- in-place shape changes -----------------------------------------------------------------
 def _inplace_view(op_name):
     def op(self, *args):
-        check_inplace(self)
+        rec = check_inplace(self)
         from .. import ops
 
-        with no_grad():
-            r = getattr(ops, op_name)(self, *args)
+        if rec:
+            alias = _make(self._data, self._grad_fn, self._requires_grad)
+            alias._output_nr = self._output_nr
+            r = getattr(ops, op_name)(alias, *args)
+            set_history(self, r._grad_fn, r._output_nr)
+            if op_name == "squeeze":
+                renamed(self._grad_fn, "SqueezeBackward3" if not args else "SqueezeBackward4"
+                        if not isinstance(args[0], (tuple, list)) else "SqueezeBackward5")
+        else:
+            with no_grad():
+                r = getattr(ops, op_name)(self, *args)
         self._data = r._data
         self._bump_version()
         return self
@@ -385,21 +479,44 @@ def _random_methods() -> dict:
 
 
 INPLACE.update({"zero_": zero_, "fill_": fill_, "copy_": copy_, "__setitem__": setitem})
-INPLACE.update({n + "_": _inplace_view(n) for n in ("t", "transpose", "squeeze", "unsqueeze")})
+INPLACE.update({n + "_": _inplace_view(n) for n in ("t", "transpose", "squeeze", "unsqueeze",
+                                                   "swapaxes", "swapdims")})
 INPLACE.update(_random_methods())
 METHODS = INPLACE
+
+
+# In-place forms whose node PyTorch names apart from the out-of-place one.
+INPLACE_NODE_NAMES = {
+    "acosh_": "AcoshBackward1", "arccosh_": "AcoshBackward1", "asinh_": "AsinhBackward1",
+    "arcsinh_": "AsinhBackward1", "atanh_": "AtanhBackward1", "arctanh_": "AtanhBackward1",
+    "polygamma_": "PolygammaBackward1", "float_power_": "PowBackward0",
+    "t_": "TBackward1", "transpose_": "TransposeBackward1", "swapdims_": "TransposeBackward1",
+    "swapaxes_": "TransposeBackward1", "unsqueeze_": "UnsqueezeBackward1",
+}
+
+
+def renaming(method, node_name: str):
+    """method, with the node it records re-labelled node_name."""
+
+    def op(self: Tensor, *args, **kwargs) -> Tensor:
+        out = method(self, *args, **kwargs)
+        if _state.enabled and self._grad_fn is not None:
+            renamed(self._grad_fn, node_name)
+        return out
+
+    op.__name__ = method.__name__
+    op.__qualname__ = getattr(method, "__qualname__", op.__name__)
+    op.__doc__ = method.__doc__
+    return op
 
 
 def inplace_of(fn, name: str):
     """The in-place method `name` for tensors outside the graph: self = fn(self, ...)."""
 
     def op(self: Tensor, *args, **kwargs) -> Tensor:
-        check_inplace(self, *args, *kwargs.values())
-        with no_grad():
-            r = fn(self, *args, **kwargs)
-        return write_result(self, r)
+        return apply_inplace(self, fn, args, kwargs)
 
     op.__name__ = name
     op.__qualname__ = "Tensor." + name
-    op.__doc__ = f"In-place {name[:-1]} (tensors outside the graph)."
+    op.__doc__ = f"In-place {name[:-1]}."
     return op

@@ -258,6 +258,17 @@ class SplitWithSizesBackward0(_SplitNode):
     __slots__ = ()
 
 
+_MULTI_VIEW_NODES = {"SplitBackward0": "Split", "SplitWithSizesBackward0": "SplitWithSizes",
+                     "UnbindBackward0": "Unbind"}
+
+
+def _mark_multi_view(t: Tensor, node) -> None:
+    """Outputs of split/unbind refuse recorded in-place changes (see ops/inplace.py)."""
+    name = _MULTI_VIEW_NODES.get(type(node).__name__)
+    if name is not None:
+        t._extra = {**(t._extra or {}), "multi_view": name}
+
+
 def _views(x: Tensor, node, d: int, bounds) -> tuple:
     a = x._data
     lead = (slice(None),) * d
@@ -266,6 +277,7 @@ def _views(x: Tensor, node, d: int, bounds) -> tuple:
         t = wrap_view(a[lead + (slice(s, e),)], x, node)
         if node is not None:
             t._output_nr = i
+            _mark_multi_view(t, node)
         outs.append(t)
     return tuple(outs)
 
@@ -424,6 +436,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:  # noqa: A002
         t = wrap_view(a[lead + (i, Ellipsis)], input, node)
         if node is not None:
             t._output_nr = i
+            _mark_multi_view(t, node)
         outs.append(t)
     return tuple(outs)
 

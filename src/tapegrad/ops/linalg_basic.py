@@ -464,13 +464,9 @@ def chain_matmul(*matrices, out=None) -> Tensor:
 
 def _inplace(fn):
     def op(self: Tensor, *args, **kwargs) -> Tensor:
-        from ..autograd.grad_mode import no_grad
-        from .inplace import check_inplace, write_result
+        from .inplace import apply_inplace
 
-        check_inplace(self, *args, *kwargs.values())
-        with no_grad():
-            r = fn(self, *args, **kwargs)
-        return write_result(self, r)
+        return apply_inplace(self, fn, args, kwargs)
 
     op.__name__ = op.__qualname__ = fn.__name__ + "_"
     op.__doc__ = f"In-place {fn.__name__}."

@@ -220,13 +220,9 @@ def _out(out, res):
 
 def _inplace(fn):
     def op(self: Tensor, diagonal: int = 0) -> Tensor:
-        from ..autograd.grad_mode import no_grad
-        from .inplace import check_inplace, write_result
+        from .inplace import apply_inplace
 
-        check_inplace(self)
-        with no_grad():
-            r = fn(self, diagonal)
-        return write_result(self, r)
+        return apply_inplace(self, fn, (diagonal,))
 
     op.__name__ = op.__qualname__ = fn.__name__ + "_"
     op.__doc__ = f"In-place {fn.__name__}."

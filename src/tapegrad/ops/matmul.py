@@ -50,6 +50,9 @@ def _dims(shape) -> str:
 # --- mm ----------------------------------------------------------------------------------
 class MmBackward0(Node):
     __slots__ = ()
+    _saved_names = ("self", "mat2")
+    _saved_attrs = {"self_sym_sizes": "@shape0", "mat2_sym_sizes": "@shape1",
+                    "self_sym_strides": "@strides0", "mat2_sym_strides": "@strides1"}
 
     def vjp(self, g):
         x, y = self.saved_tensors()
@@ -89,6 +92,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
 # --- bmm ---------------------------------------------------------------------------------
 class BmmBackward0(Node):
     __slots__ = ()
+    _saved_names = ("self", "mat2")
 
     def vjp(self, g):
         x, y = self.saved_tensors()
@@ -127,6 +131,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
 # --- mv ----------------------------------------------------------------------------------
 class MvBackward0(Node):
     __slots__ = ()
+    _saved_names = ("self", "vec")
 
     def vjp(self, g):
         x, v = self.saved_tensors()
@@ -181,6 +186,7 @@ def _check_vectors(x: Tensor, y: Tensor, name: str) -> None:
 
 class DotBackward0(Node):
     __slots__ = ()
+    _saved_names = ("self", "tensor")
 
     def vjp(self, g):
         x, y = self.saved_tensors()
@@ -206,6 +212,7 @@ def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002
 
 class VdotBackward0(Node):
     __slots__ = ()
+    _saved_names = ("self", "other")
 
     def vjp(self, g):
         x, y = self.saved_tensors()

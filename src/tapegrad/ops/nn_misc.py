@@ -212,16 +212,11 @@ def dropout_impl(input: Tensor, p: float, train: bool, feature: bool = False,  #
 def dropout_inplace(input: Tensor, p: float, train: bool, feature: bool = False,  # noqa: A002
                     alpha: bool = False) -> Tensor:
     """The in-place form: allowed where PyTorch allows in-place ops (see ops/inplace.py)."""
-    from .inplace import check_inplace, write_result
+    from .inplace import apply_inplace
 
     if 0 <= p <= 1 and (p == 0 or not train or input._data.size == 0):
         return input  # nothing is written: allowed on any tensor, as in PyTorch
-    check_inplace(input)
-    with no_grad():
-        r = dropout_impl(input, p, train, feature, alpha)
-    if r is input:
-        return input
-    return write_result(input, r)
+    return apply_inplace(input, dropout_impl, (p, train, feature, alpha))
 
 
 def _check_p(p: float) -> None:

@@ -38,6 +38,7 @@ def restore_dims(g: Tensor, in_shape: tuple, dims: tuple, keepdim: bool) -> Tens
 
 class SumBackward0(Node):
     __slots__ = ()
+    _saved_attrs = {"self_sym_sizes": "@shape0"}
 
     def vjp(self, g):
         return g.expand(self._in_meta[0][0])
@@ -45,6 +46,7 @@ class SumBackward0(Node):
 
 class SumBackward1(Node):
     __slots__ = ("dims", "keepdim")
+    _saved_attrs = {"dim": "dims", "keepdim": "keepdim", "self_sym_sizes": "@shape0"}
 
     def vjp(self, g):
         shape = self._in_meta[0][0]
@@ -82,6 +84,7 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noq
 
 class MeanBackward0(Node):
     __slots__ = ()
+    _saved_attrs = {"self_sym_numel": "@numel0", "self_sym_sizes": "@shape0"}
 
     def vjp(self, g):
         shape = self._in_meta[0][0]
@@ -93,6 +96,8 @@ class MeanBackward0(Node):
 
 class MeanBackward1(Node):
     __slots__ = ("dims", "keepdim")
+    _saved_attrs = {"dim": "dims", "keepdim": "keepdim", "self_sym_numel": "@numel0",
+                    "self_sym_sizes": "@shape0"}
 
     def vjp(self, g):
         shape = self._in_meta[0][0]

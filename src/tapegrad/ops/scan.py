@@ -169,13 +169,9 @@ def cumprod(input, dim, *, dtype=None, out=None) -> Tensor:  # noqa: A002
 
 def _inplace_scan(fn):
     def op(self, dim, *, dtype=None):
-        from ..autograd.grad_mode import no_grad
-        from .inplace import check_inplace, write_result
+        from .inplace import apply_inplace
 
-        check_inplace(self)
-        with no_grad():
-            r = fn(self, dim, dtype=dtype)
-        return write_result(self, r)
+        return apply_inplace(self, fn, (dim,), {"dtype": dtype})
 
     op.__name__ = fn.__name__ + "_"
     op.__doc__ = f"In-place {fn.__name__} along dim."

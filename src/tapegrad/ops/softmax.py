@@ -18,6 +18,7 @@ __all__ = ["softmax", "log_softmax"]
 class SoftmaxBackward0(Node):
     # y = softmax(x): dx = y * (g - sum(g * y))
     __slots__ = ("dim",)
+    _saved_names, _saved_attrs = ("result",), {"dim": "dim"}
 
     def vjp(self, g):
         (out,) = self.saved_tensors()
@@ -27,6 +28,7 @@ class SoftmaxBackward0(Node):
 class LogSoftmaxBackward0(Node):
     # y = log_softmax(x): dx = g - exp(y) * sum(g)
     __slots__ = ("dim",)
+    _saved_names, _saved_attrs = ("result",), {"dim": "dim"}
 
     def vjp(self, g):
         (out,) = self.saved_tensors()

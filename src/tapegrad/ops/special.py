@@ -23,7 +23,7 @@ from .._tensor import Tensor, _make, _tp_name
 from ..autograd.graph import Node
 from ._core import as_tensor_arg, new_node, save
 from ._erf import erf_fallback
-from .inplace import _inplace_unary, check_inplace, copy_out, write_result
+from .inplace import _inplace_unary, apply_inplace, copy_out
 from .unary import declare_unary
 
 __all__ = ["erf", "erfc", "erfinv", "lgamma", "digamma", "polygamma"]
@@ -353,12 +353,7 @@ def _polygamma_method(self: Tensor, n: int) -> Tensor:
 
 def _polygamma_(self: Tensor, n: int) -> Tensor:
     """In-place polygamma: self = polygamma(n, self)."""
-    check_inplace(self)
-    from ..autograd.grad_mode import no_grad
-
-    with no_grad():
-        r = polygamma(n, self)
-    return write_result(self, r)
+    return apply_inplace(self, lambda x: polygamma(n, x))
 
 
 METHODS = {"polygamma": _polygamma_method, "polygamma_": _polygamma_}

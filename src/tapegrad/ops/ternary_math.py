@@ -9,11 +9,10 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make, _tp_name
-from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
 from ._core import new_node, node2, promote, save
 from ._math_args import _check_shapes, _conj, _invalid, _is_number, _not_implemented, _out
-from .inplace import check_inplace, write_result
+from .inplace import apply_inplace
 
 __all__ = ["lerp", "addcmul", "addcdiv"]
 
@@ -196,10 +195,7 @@ def _inplace3(name):
     fn = {"lerp": lerp, "addcmul": addcmul, "addcdiv": addcdiv}[name]
 
     def op(self: Tensor, a, b, **kwargs) -> Tensor:
-        check_inplace(self, a, b)
-        with no_grad():
-            r = fn(self, a, b, **kwargs)
-        return write_result(self, r)
+        return apply_inplace(self, fn, (a, b), kwargs)
 
     op.__name__ = name + "_"
     op.__doc__ = f"In-place {name}."

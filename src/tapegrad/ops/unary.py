@@ -54,6 +54,9 @@ class UnaryNode(Node):
         return self.lin(t, x, out)
 
 
+_SAVED_NAMES = {"x": ("self",), "out": ("result",), "both": ("self", "result"), "none": ()}
+
+
 def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_out=False):
     """Declare an elementwise op: its forward `np_fn` and derivative map `lin(g, x, out)`.
 
@@ -61,7 +64,7 @@ def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_
     default float dtype first, as PyTorch does for exp, sin and the like.
     """
     node_cls = type(node_name, (UnaryNode,), {"__slots__": (), "lin": staticmethod(lin),
-                                             "saves": saves})
+                                             "saves": saves, "_saved_names": _SAVED_NAMES[saves]})
     default = D._defaults
     FLOAT = D.FLOAT  # noqa: N806
 

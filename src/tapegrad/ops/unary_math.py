@@ -286,6 +286,7 @@ isposinf = _inf_test(np.isposinf, "isposinf")
 class NanToNumBackward0(Node):
     # identity where x is finite, zero where it was replaced
     __slots__ = ()
+    _saved_names = ("self",)
 
     def vjp(self, g):
         (x,) = self.saved_tensors()
@@ -333,6 +334,7 @@ class LogitBackward0(Node):
     # zero outside (bounds included in the inside, as PyTorch). Without eps it is nan outside
     # [0, 1], as PyTorch's.
     __slots__ = ("eps",)
+    _saved_names, _saved_attrs = ("self",), {"eps": "eps"}
 
     def vjp(self, g):
         (x,) = self.saved_tensors()
