@@ -906,10 +906,20 @@ def test_node_and_tensor_hooks_on_function_nodes():
     both(prog)
 
 
-def test_mark_dirty_on_view_not_yet_supported():
-    a = tapegrad.tensor([1.0, 2.0], requires_grad=True).clone()
-    with pytest.raises(NotImplementedError, match="not yet supported"):
-        dirty_fn(tapegrad).apply(a[:1])
+def test_mark_dirty_on_view():
+    """The base of a dirty view is rebased through CopySlices, as in torch."""
+
+    def prog(m):
+        x = m.tensor([1.0, 2.0, 3.0], dtype=m.float64, requires_grad=True)
+        a = x.clone()
+        w = a[1:]
+        out = dirty_fn(m).apply(a[:2])
+        (a * m.tensor([1.0, 10.0, 100.0], dtype=m.float64)).sum().backward()
+        return (out.detach(), a.detach(), type(a.grad_fn).__name__, type(out.grad_fn).__name__,
+                type(w.grad_fn).__name__, x.grad)
+
+    both(prog)
+    same_error(lambda m: dirty_fn(m).apply(m.tensor([1.0, 2.0], requires_grad=True)[:1]))
 
 
 # --- what backward returns ------------------------------------------------------------------

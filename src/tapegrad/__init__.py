@@ -77,6 +77,7 @@ from . import optim  # noqa: E402
 from . import linalg  # noqa: E402
 from . import viz  # noqa: E402
 from . import utils  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
 globals().update(_UNARY)
 

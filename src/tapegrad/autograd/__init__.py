@@ -139,6 +139,9 @@ _CREATE_GRAPH_WARNING = (
 )
 
 
+_warned_create_graph = False
+
+
 def backward(
     tensors,
     grad_tensors=None,
@@ -175,7 +178,9 @@ def backward(
             _check_input(t)
             # as PyTorch: a non-leaf input retains its grad (in this backward and later ones)
             t.retain_grad()
-    if create_graph:
+    global _warned_create_graph
+    if create_graph and not _warned_create_graph:
+        _warned_create_graph = True  # PyTorch warns once per process
         warnings.warn(_CREATE_GRAPH_WARNING, UserWarning, stacklevel=3)
     run_backward(outputs, grads, retain_graph, create_graph, inputs=ins, accumulate=True)
 

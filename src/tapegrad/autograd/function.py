@@ -523,11 +523,16 @@ def _rebase_dirty(var, node, i: int, n: int, is_input: bool) -> None:
     if var._base is not None:
         if n > 1:
             raise RuntimeError(_DIRTY_VIEW_MULTI_MSG)
-        raise NotImplementedError(
-            "tapegrad: ctx.mark_dirty() on an input that is a view of another tensor is not yet "
-            "supported (its base's history would need to be rewritten through CopySlices); "
-            "pass a tensor that is not a view (e.g. x.clone())."
-        )
+        b = var._base
+        if b._grad_fn is None and b._requires_grad:
+            raise RuntimeError(
+                "a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
+        from ..ops._inplace_record import rebase_view
+
+        rebase_view(var, node, i)  # the base's history goes through CopySlices
+        return
     old_fn = var._grad_fn
     var._grad = None
     var._accum = None

@@ -283,3 +283,18 @@ def _record_region(b: Tensor, pos: np.ndarray, compute, check, write, skip=None)
     _set_history(b, cs)
     _regenerate_views(b, skip)
     return r
+
+
+def rebase_view(t: Tensor, node, output_nr: int) -> None:
+    """t, a view, was changed in place by an op whose node already has t's old history as an
+    input (a custom Function with ctx.mark_dirty): its base becomes CopySlices(base_old, t_new)
+    and every view of the base, t included, re-reads the base."""
+    b = t._base
+    pos = view_positions(b._data, t._data)
+    cs = CopySlices()
+    cs.pos = pos
+    cs._next = (edge_of(b), (node, output_nr))
+    cs._in_meta = ((b._data.shape, b._dtype), (t._data.shape, t._dtype))
+    _set_history(b, cs)
+    _regenerate_views(b, t)
+    _set_history(t, gather_node(b, pos))

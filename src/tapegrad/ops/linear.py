@@ -55,12 +55,12 @@ def _addmm(bias: Tensor, m1: Tensor, m2: Tensor, beta=1, alpha=1) -> Tensor:
     if a.shape[1] != b.shape[0]:
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({_dims(a.shape)} and {_dims(b.shape)})")
-    if m1._dtype is not m2._dtype:
-        raise RuntimeError("expected m1 and m2 to have the same dtype, but got: "
-                           f"{m1._dtype._cname} != {m2._dtype._cname}")
-    if bias._dtype is not m1._dtype:
+    if bias._dtype is not m2._dtype:  # ATen's addmm checks self against mat2 first
         raise RuntimeError("self and mat2 must have the same dtype, but got "
                            f"{bias._dtype._short} and {m2._dtype._short}")
+    if m1._dtype is not m2._dtype:
+        raise RuntimeError("mat1 and mat2 must have the same dtype, but got "
+                           f"{m1._dtype._short} and {m2._dtype._short}")
     target = (a.shape[0], b.shape[1])
     for k in range(1, min(c.ndim, 2) + 1):  # from the last dim, as expand checks
         if c.shape[-k] != 1 and c.shape[-k] != target[-k]:

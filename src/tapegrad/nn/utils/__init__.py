@@ -1,6 +1,6 @@
 """tapegrad.nn.utils: gradient clipping and parameter/vector conversions."""
 
-from . import clip_grad, convert_parameters
+from . import clip_grad, convert_parameters, rnn
 from .clip_grad import (
     clip_grad_norm,
     clip_grad_norm_,
