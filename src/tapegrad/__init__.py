@@ -76,6 +76,7 @@ from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from . import linalg  # noqa: E402
 from . import viz  # noqa: E402
+from . import func  # noqa: E402
 from . import utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 

@@ -1,0 +1,95 @@
+"""Hessian-vector product of f(x) = sum(tanh(A @ x) ** 2), A n x n (float64, n = 300).
+
+Standalone: ``python benchmarks/hvp.py [--n 300] [--repeats 15] [--threads 1]``. Times
+tapegrad.autograd.functional.hvp against torch.autograd.functional.hvp and torch.func's
+forward-over-reverse ``jvp(grad(f))`` (when torch is installed), prints the median of the
+repeats for each, the ratio to torch.autograd.functional.hvp, and the largest difference
+between the products. No numbers are asserted: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=300, help="size of A (n x n) and x")
+    p.add_argument("--repeats", type=int, default=15, help="timed runs per peer (median kept)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
+    return p.parse_args(argv)
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up (imports, allocator, first-call caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    args = _args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(args.threads))
+    import numpy as np
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.join(root, "src"))
+    import tapegrad
+
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((args.n, args.n)) / np.sqrt(args.n)
+    x_np = rng.standard_normal(args.n)
+    v_np = rng.standard_normal(args.n)
+
+    peers = {}
+    A = tapegrad.tensor(a_np, dtype=tapegrad.float64)
+    x = tapegrad.tensor(x_np, dtype=tapegrad.float64)
+    v = tapegrad.tensor(v_np, dtype=tapegrad.float64)
+
+    def tg_f(x):
+        return ((A @ x).tanh() ** 2).sum()
+
+    peers["tapegrad autograd.functional.hvp"] = (
+        lambda: tapegrad.autograd.functional.hvp(tg_f, x, v)[1].numpy())
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        tA = torch.tensor(a_np, dtype=torch.float64)
+        tx = torch.tensor(x_np, dtype=torch.float64)
+        tv = torch.tensor(v_np, dtype=torch.float64)
+
+        def t_f(x):
+            return ((tA @ x).tanh() ** 2).sum()
+
+        peers["torch autograd.functional.hvp"] = (
+            lambda: torch.autograd.functional.hvp(t_f, tx, tv)[1].numpy())
+        peers["torch.func jvp(grad(f))"] = (
+            lambda: torch.func.jvp(torch.func.grad(t_f), (tx,), (tv,))[1].numpy())
+
+    results = {name: fn() for name, fn in peers.items()}
+    reference = results["tapegrad autograd.functional.hvp"]
+    times = {name: _median_seconds(fn, args.repeats) for name, fn in peers.items()}
+    base = times.get("torch autograd.functional.hvp")
+    print(f"HVP of sum(tanh(A @ x) ** 2), n = {args.n}, float64, median of {args.repeats} "
+          f"runs, {args.threads} thread(s)")
+    for name, sec in times.items():
+        ratio = f"  x{sec / base:.2f} vs torch hvp" if base else ""
+        diff = float(np.max(np.abs(results[name] - reference))) if reference.size else 0.0
+        print(f"  {name:36s} {sec * 1e3:9.3f} ms{ratio}  (max abs diff {diff:.2e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

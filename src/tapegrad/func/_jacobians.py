@@ -1,0 +1,186 @@
+"""jacrev, jacfwd and hessian (= jacfwd(jacrev(f))).
+
+jacrev builds the Jacobian a row at a time (one backward pass per output element), jacfwd a
+column at a time (one Jacobian-vector product per input element, by the double-backward trick
+of `eager_transforms`); both give PyTorch's layout: out.shape + input.shape per (output, input)
+pair, in the pytree structures of the outputs and of the differentiated arguments. PyTorch
+batches the rows or columns with vmap; tapegrad loops, so `chunk_size` only gets validated.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from .._tensor import Tensor
+from ..autograd import grad as _autograd_grad
+from ..autograd.grad_mode import enable_grad
+from ._levels import (
+    Level,
+    check_argnums,
+    check_outputs,
+    check_real,
+    replace_args,
+    slice_args,
+)
+from ._pytree import tree_flatten, tree_unflatten
+from .eager_transforms import JVP_STR, _check_dual, _Linearized, _split_aux, _vjp
+
+__all__ = ["jacrev", "jacfwd", "hessian"]
+
+
+def stack(tensors: list, dim: int) -> Tensor:
+    from .. import stack as _stack  # the public op (its home module may move)
+
+    return _stack(tensors, dim)
+
+
+def _onehot(like: Tensor, k: int) -> Tensor:
+    e = like.new_zeros(like.nelement())
+    e[k] = 1
+    return e.view(like.shape)
+
+
+def _assemble(per_output: list, out_spec, primals_spec, argnums):
+    """per_output[k][j] = block of output k by primal j -> PyTorch's nesting."""
+    blocks = []
+    for row in per_output:
+        tree = tree_unflatten(row, primals_spec)
+        blocks.append(tree[0] if isinstance(argnums, int) else tree)
+    return tree_unflatten(blocks, out_spec)
+
+
+def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int | None = None,
+           _preallocate_and_copy: bool = False) -> Callable:
+    """A function computing the Jacobian of func with respect to args[argnums] by reverse mode.
+
+    >>> import tapegrad
+    >>> from tapegrad.func import jacrev
+    >>> jacrev(lambda x: x ** 2)(tapegrad.tensor([1., 2.]))
+    tensor([[2., 0.],
+            [0., 4.]])
+    """
+    if not (chunk_size is None or chunk_size > 0):
+        raise ValueError("jacrev: `chunk_size` should be greater than 0.")
+
+    @functools.wraps(func)
+    def wrapper(*args):
+        from .._creation import zeros_like
+
+        check_real("jacrev", args, True)
+        output, _, aux, pb = _vjp(func, args, argnums, has_aux)
+        flat_output, out_spec = tree_flatten(output)
+        check_real("jacrev", flat_output, False)
+        flat_primals, primals_spec = tree_flatten(slice_args(args, argnums, as_tuple=True))
+        level, inner = pb.level, pb.inputs
+        create = pb.outside
+        per_output = []
+        for o in pb.outs:  # the outputs as recorded (with their graphs)
+            rows = [[] for _ in inner]
+            n = o.nelement() if o.requires_grad else 0
+            for k in range(n):
+                got = _autograd_grad([o], inner, [_onehot(o, k)], retain_graph=True,
+                                     create_graph=create, allow_unused=True)
+                for j, (g, p) in enumerate(zip(got, inner)):
+                    rows[j].append(zeros_like(p) if g is None else g)
+            blocks = []
+            for r, p in zip(rows, flat_primals):
+                shape = tuple(o.shape) + tuple(p.shape)
+                blocks.append(level.lower(stack(r, 0).view(shape)) if r
+                              else p.new_zeros(shape))
+            per_output.append(blocks)
+        jac = _assemble(per_output, out_spec, primals_spec, argnums)
+        return (jac, aux) if has_aux else jac
+
+    return wrapper
+
+
+_RANDOMNESS = ("error", "different", "same")
+
+
+def forward_blocks(level: Level, primals: list, outs: list) -> list:
+    """blocks[k][j] = d outs[k] / d primals[j] (shape outs[k].shape + primals[j].shape, dtype
+    of outs[k]), one Jacobian-vector product per element of each primal (a column)."""
+    lin = _Linearized(level, primals, outs)
+    cols = [[[] for _ in primals] for _ in outs]
+    for j, p in enumerate(primals):
+        for e in range(p.nelement()):
+            tangents = [None] * len(primals)
+            tangents[j] = _onehot(p, e)
+            for k, r in enumerate(lin.push(tangents)):
+                cols[k][j].append(r)
+    blocks = []
+    for o, o_cols in zip(outs, cols):
+        row = []
+        for p, c in zip(primals, o_cols):
+            shape = tuple(o.shape) + tuple(p.shape)
+            if all(x is None for x in c):  # (also when p has no elements)
+                row.append(o.new_zeros(shape))
+            else:
+                c = [o.new_zeros(o.shape) if x is None else x for x in c]
+                row.append(stack(c, o.ndim).reshape(shape))
+        blocks.append(row)
+    return blocks
+
+
+def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
+           randomness: str = "error") -> Callable:
+    """A function computing the Jacobian of func with respect to args[argnums] a column at a
+    time (Jacobian-vector products, by the double-backward trick for now).
+
+    >>> import tapegrad
+    >>> from tapegrad.func import jacfwd
+    >>> jacfwd(lambda x: x ** 2)(tapegrad.tensor([1., 2.]))
+    tensor([[2., 0.],
+            [0., 4.]])
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args):
+        check_real("jacfwd", args, True)
+        primals = slice_args(args, argnums, as_tuple=True)
+        flat_primals, primals_spec = tree_flatten(primals)
+        for p in flat_primals:
+            p.numel()  # (a non-tensor fails here, as in PyTorch)
+        if not flat_primals:
+            raise AssertionError("tensors must have at least one element")
+        if randomness not in _RANDOMNESS:
+            raise RuntimeError(
+                "Only allowed values for randomness are 'error', 'different', or 'same'. "
+                f"Got {randomness}"
+            )
+        level = Level()
+        with enable_grad():
+            lifted = []
+            for p in flat_primals:
+                _check_dual(p, p)
+                lifted.append(level.lift(p))
+            duals = tree_unflatten(lifted, primals_spec)
+            wrapped = check_argnums(argnums, len(args))
+            out = func(*replace_args(args, argnums,
+                                     duals[0] if isinstance(wrapped, int) else duals))
+            aux = None
+            if has_aux:
+                out, aux = _split_aux(out, JVP_STR)
+                aux = level.lower_tree(aux)
+            flat_out, out_spec = tree_flatten(out)
+            check_outputs(flat_out, JVP_STR)
+            check_real("jacfwd", out, False)
+            per_output = forward_blocks(level, lifted, flat_out)
+        jac = _assemble(per_output, out_spec, primals_spec, argnums)
+        return (jac, aux) if has_aux else jac
+
+    return wrapper
+
+
+def hessian(func: Callable, argnums=0) -> Callable:
+    """A function computing the Hessian of func with respect to args[argnums], as
+    jacfwd(jacrev(func)) (forward over reverse).
+
+    >>> import tapegrad
+    >>> from tapegrad.func import hessian
+    >>> hessian(lambda x: (x ** 3).sum())(tapegrad.tensor([1., 2.]))
+    tensor([[ 6.,  0.],
+            [ 0., 12.]])
+    """
+    return jacfwd(jacrev(func, argnums), argnums)

@@ -1,0 +1,376 @@
+"""torch.func's reverse and forward transforms: grad, grad_and_value, vjp, jvp, linearize.
+
+They take functions of tensors that need not require grad, and compose: grad(grad(f)) is the
+second derivative. See `_levels.py` for how a level is kept apart on tapegrad's single tape.
+Forward mode (jvp, linearize) uses the double-backward trick until tapegrad has forward-mode
+AD: for a dummy cotangent u, g(u) = J^T u is linear in u, and d/du <g(u), t> = J t.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from .._tensor import Tensor
+from ..autograd import grad as _autograd_grad
+from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ._levels import (
+    Level,
+    check_argnums,
+    check_outputs,
+    depends_on_others,
+    grads_or_zeros,
+    lift_tree,
+    replace_args,
+    slice_args,
+)
+from ._pytree import tree_flatten, tree_unflatten, treespec_pprint
+
+__all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize"]
+
+JVP_STR = "jvp(f, primals, tangents)"
+
+
+def _split_aux(out, api: str):
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError(
+            f"{api}: output of function f should be a tuple: (output, aux) if has_aux is True"
+        )
+    return out
+
+
+# --- grad ---------------------------------------------------------------------------------
+def _grad_and_value(func: Callable, argnums, has_aux: bool, args: tuple, kwargs: dict):
+    api = "grad_and_value(f)(*args)"
+    level = Level()
+    with enable_grad():
+        diff = slice_args(args, argnums, as_tuple=False)
+        lifted, flat_diff = lift_tree(level, diff)
+        _, spec = tree_flatten(lifted)
+        args = replace_args(args, argnums, lifted)
+        output = func(*args, **kwargs)
+        aux = None
+        if has_aux:
+            output, aux = _split_aux(output, api)
+        if not isinstance(output, Tensor):
+            raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got {type(output)}")
+        if output.dim() != 0:
+            raise RuntimeError(
+                f"{api}: Expected f(*args) to return a scalar Tensor, got tensor with "
+                f"{output.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?"
+            )
+        create = level.reaches_outside((output,))
+        grads = grads_or_zeros((output,), flat_diff, create_graph=create)
+        grads = tree_unflatten([level.lower(g) for g in grads], spec)
+        value = level.lower(output)
+        if has_aux:
+            return grads, (value, level.lower_tree(aux))
+        return grads, value
+
+
+def grad_and_value(func: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """A function returning (gradient of func with respect to args[argnums], func's value).
+
+    >>> import tapegrad
+    >>> from tapegrad.func import grad_and_value
+    >>> grad_and_value(lambda x: (x ** 2).sum())(tapegrad.tensor([1., 2.]))
+    (tensor([2., 4.]), tensor(5.))
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return _grad_and_value(func, argnums, has_aux, args, kwargs)
+
+    return wrapper
+
+
+def grad(func: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """A function returning the gradient of the scalar func with respect to args[argnums]
+    (a tuple of gradients for a tuple of argnums; with has_aux, (gradient, aux)).
+
+    >>> import tapegrad
+    >>> from tapegrad.func import grad
+    >>> grad(grad(lambda x: x ** 3))(tapegrad.tensor(2.))
+    tensor(12.)
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        g, value = _grad_and_value(func, argnums, has_aux, args, kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return wrapper
+
+
+# --- vjp ----------------------------------------------------------------------------------
+class _Pullback:
+    """One recorded call of func at a level: pulls cotangents of its outputs back to the
+    differentiated inputs."""
+
+    __slots__ = ("level", "outs", "inputs", "outside")
+
+    def __init__(self, level: Level, outs: list, inputs: list) -> None:
+        self.level = level
+        self.outs = outs
+        self.inputs = inputs
+        self.outside = level.reaches_outside(outs)
+
+    def pull(self, cots: list, retain_graph: bool, create_graph: bool) -> list:
+        create = create_graph and (self.outside or any(
+            isinstance(c, Tensor) and c.requires_grad for c in cots))
+        res = grads_or_zeros(self.outs, self.inputs, cots, retain_graph=retain_graph,
+                             create_graph=create)
+        own = self.level.own
+        return [g if create and depends_on_others((g,), own) else g.detach() for g in res]
+
+
+def _vjp(func: Callable, primals: tuple, argnums, has_aux: bool):
+    """vjp, optionally differentiating only args[argnums] (what jacrev needs). Returns
+    (output, vjp_fn, aux, pullback)."""
+    level = Level()
+    with enable_grad():
+        if argnums is None:
+            lifted, flat_diff = lift_tree(level, primals)
+            args = lifted
+        else:
+            diff = slice_args(primals, argnums, as_tuple=False)
+            lifted, flat_diff = lift_tree(level, diff)
+            args = replace_args(primals, argnums, lifted)
+        _, diff_spec = tree_flatten(lifted)
+        out = func(*args)
+        aux = None
+        if has_aux:
+            out, aux = _split_aux(out, "vjp(f, *primals)")
+            aux = level.lower_tree(aux)
+        flat_out, out_spec = tree_flatten(out)
+        check_outputs(flat_out, "vjp(f, *primals)")
+        results = level.lower_tree(out)
+        for o in flat_out:
+            if not (o.is_floating_point() or o.is_complex()):
+                raise RuntimeError(
+                    "vjp(f, ...): All outputs of f must be floating-point or complex Tensors, "
+                    f"got Tensor with dtype {o.dtype}"
+                )
+    pullback = _Pullback(level, flat_out, flat_diff)
+
+    def vjp_fn(cotangents, retain_graph: bool = True, create_graph: bool | None = None):
+        if create_graph is None:
+            create_graph = is_grad_enabled()
+        flat_cot, cot_spec = tree_flatten(cotangents)
+        if cot_spec != out_spec:
+            raise RuntimeError(
+                "Expected pytree structure of cotangents to be the same as pytree structure of "
+                f"outputs to the function. cotangents: {treespec_pprint(cot_spec)}, primal "
+                f"output: {treespec_pprint(out_spec)}"
+            )
+        return tree_unflatten(pullback.pull(flat_cot, retain_graph, create_graph), diff_spec)
+
+    return results, vjp_fn, aux, pullback
+
+
+def vjp(func: Callable, *primals: Any, has_aux: bool = False):
+    """(func(*primals), vjp_fn): vjp_fn(cotangents) is the vector-Jacobian product, one
+    gradient per primal (a tuple). With has_aux, func returns (output, aux) and vjp returns
+    (output, vjp_fn, aux).
+
+    >>> import tapegrad
+    >>> from tapegrad.func import vjp
+    >>> out, fn = vjp(lambda x: x ** 2, tapegrad.tensor([1., 2.]))
+    >>> fn(tapegrad.ones(2))
+    (tensor([2., 4.]),)
+    """
+    out, vjp_fn, aux, _ = _vjp(func, primals, None, has_aux)
+    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+# --- forward mode by the double-backward trick ----------------------------------------------
+def _check_dual(p: Tensor, t: Tensor) -> None:
+    """The checks PyTorch makes when it pairs a primal with its tangent."""
+    if not (p.is_floating_point() or p.is_complex()):
+        raise ValueError(f"Expected primal to be floating point or complex, but got: {p.dtype}")
+    if not (t.is_floating_point() or t.is_complex()):
+        raise ValueError(f"Expected tangent to be floating point or complex, but got: {t.dtype}")
+    if tuple(p.shape) != tuple(t.shape):
+        raise RuntimeError(
+            "Trying to set a forward gradient that has a different size than that of the "
+            "original Tensor, this is not supported. Tensor is of size "
+            f"[{', '.join(map(str, p.shape))}] while the given forward gradient is of size "
+            f"[{', '.join(map(str, t.shape))}]."
+        )
+
+
+class _Linearized:
+    """The graph of g(u) = sum_k J_k^T u_k for the tensor outputs of one call: `push(t)`
+    gives J t for tangents t of the differentiated inputs (None where an output is
+    independent of them)."""
+
+    __slots__ = ("level", "inputs", "outs", "dummies", "g", "outside")
+
+    def __init__(self, level: Level, inputs: list, outs: list) -> None:
+        self.level = level
+        self.inputs = inputs
+        self.outs = outs
+        self.outside = level.reaches_outside([o for o in outs if isinstance(o, Tensor)])
+        diff = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+        self.dummies = [level.zeros(o) for o in diff]
+        if diff:
+            self.g = _autograd_grad(diff, inputs, self.dummies, create_graph=True,
+                                    allow_unused=True)
+        else:
+            self.g = (None,) * len(inputs)
+
+    def push(self, tangents: list) -> list:
+        """J t for tangents t (None: a zero tangent), one entry per output (None: zero)."""
+        level = self.level
+        pairs = [(g, t) for g, t in zip(self.g, tangents)
+                 if t is not None and g is not None and g.requires_grad]
+        found: dict = {}
+        if pairs and self.dummies:
+            create = level.outer and is_grad_enabled() and (
+                self.outside or any(t.requires_grad for _, t in pairs))
+            res = _autograd_grad([g for g, _ in pairs], self.dummies, [t for _, t in pairs],
+                                 retain_graph=True, create_graph=create,
+                                 allow_unused=True)
+            found = {id(u): r for u, r in zip(self.dummies, res)}
+        out = []
+        it = iter(self.dummies)
+        for o in self.outs:
+            if isinstance(o, Tensor) and o.requires_grad:
+                r = found.get(id(next(it)))
+                out.append(None if r is None else level.lower(r))
+            else:
+                out.append(None)
+        return out
+
+
+def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool):
+    from .._creation import zeros_like
+
+    if not isinstance(primals, tuple):
+        raise RuntimeError(
+            f"{JVP_STR}: Expected primals to be a tuple. E.g. it should be valid to call "
+            "f(*primals)."
+        )
+    diff = primals if argnums is None else slice_args(primals, argnums, as_tuple=True)
+    flat_p, p_spec = tree_flatten(diff)
+    flat_t, t_spec = tree_flatten(tangents)
+    if p_spec != t_spec:
+        raise RuntimeError(
+            f"{JVP_STR}: Expected primals and tangents to have the same python structure. For "
+            "example, if primals is a tuple of 3 tensors, tangents also must be. Got primals "
+            f"with structure {p_spec!r} and tangents with structure {t_spec!r}"
+        )
+    for flat, name in ((flat_p, "primals"), (flat_t, "tangents")):
+        if not flat:
+            raise RuntimeError(f"{JVP_STR}: Expected {name} to contain at least one Tensor.")
+        for x in flat:
+            if not isinstance(x, Tensor):
+                raise RuntimeError(
+                    f"{JVP_STR}: Expected {name} to only contain Tensors, got {type(x)}"
+                )
+    level = Level()
+    with enable_grad():
+        lifted = []
+        for p, t in zip(flat_p, flat_t):
+            _check_dual(p, t)
+            lifted.append(level.lift(p))
+        duals = tree_unflatten(lifted, p_spec)
+        if argnums is None:
+            args = duals
+        else:
+            wrapped = check_argnums(argnums, len(primals))
+            args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
+        out = func(*args)
+        aux = None
+        if has_aux:
+            out, aux = _split_aux(out, JVP_STR)
+            aux = level.lower_tree(aux)
+        flat_out, out_spec = tree_flatten(out)
+        check_outputs(flat_out, JVP_STR)
+        lin = _Linearized(level, lifted, flat_out)
+        pushed = lin.push(flat_t)
+        tangents_out = []
+        for o, r in zip(flat_out, pushed):
+            if r is None:
+                if strict:
+                    raise RuntimeError(
+                        "jvp(f, primals, tangents, strict=True): The output of f is independent "
+                        "of the inputs. This is not allowed with strict=True."
+                    )
+                r = zeros_like(o)
+            tangents_out.append(r)
+        primals_out = tree_unflatten([level.lower(o, False) for o in flat_out], out_spec)
+        tangents_out = tree_unflatten(tangents_out, out_spec)
+    if has_aux:
+        return primals_out, tangents_out, aux
+    return primals_out, tangents_out
+
+
+def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
+        has_aux: bool = False):
+    """(func(*primals), J tangents): the Jacobian-vector product (computed, until tapegrad has
+    forward-mode AD, by the double-backward trick).
+
+    >>> import tapegrad
+    >>> from tapegrad.func import jvp
+    >>> jvp(lambda x: x ** 2, (tapegrad.tensor([1., 2.]),), (tapegrad.ones(2),))
+    (tensor([1., 4.]), tensor([2., 4.]))
+    """
+    return _jvp(func, primals, tangents, None, strict, has_aux)
+
+
+# --- linearize ----------------------------------------------------------------------------
+def linearize(func: Callable, *primals: Any):
+    """(func(*primals), jvp_fn): jvp_fn(*tangents) is J tangents at primals, reusing one
+    recorded graph for every call.
+
+    >>> import tapegrad
+    >>> from tapegrad.func import linearize
+    >>> out, jvp_fn = linearize(lambda x: x.sin(), tapegrad.zeros(2))
+    >>> jvp_fn(tapegrad.ones(2))
+    tensor([1., 1.])
+    """
+    from .._creation import zeros_like
+
+    output = func(*primals)
+    _, out_spec = tree_flatten(output)
+    flat_p, p_spec = tree_flatten(primals)
+    for p in flat_p:
+        if not isinstance(p, Tensor):
+            raise AttributeError(f"'{type(p).__name__}' object has no attribute 'new_empty'")
+    for p in flat_p:
+        _check_dual(p, p)
+    level = Level()
+    with enable_grad():
+        lifted = [level.lift(p) for p in flat_p]
+        traced = func(*tree_unflatten(lifted, p_spec))
+        flat_out, _ = tree_flatten(traced)
+        lin = _Linearized(level, lifted, flat_out)
+    meta = [(p.shape, p.device, p.dtype) for p in flat_p]
+
+    def jvp_fn(*tangents):
+        flat_t, t_spec = tree_flatten(tangents)
+        if t_spec != p_spec:
+            raise RuntimeError(
+                f"Expected the tangents {t_spec!r} to have the same argspec as the primals "
+                f"{p_spec!r}"
+            )
+        for i, (t, (shape, device, dtype)) in enumerate(zip(flat_t, meta)):
+            for what, have, want in (("shape", t.shape, shape), ("device", t.device, device),
+                                     ("dtype", t.dtype, dtype)):
+                if have != want:
+                    raise RuntimeError(
+                        f"tangent:{i} with {what} {have} in flattened pytree doesn't match the "
+                        f"{what} {want} of the corresponding primal."
+                    )
+        pushed = lin.push(flat_t)
+        res = []
+        for o, r in zip(flat_out, pushed):
+            if not isinstance(o, Tensor):
+                res.append(o)
+            else:
+                res.append(zeros_like(o) if r is None else r)
+        return tree_unflatten(res, out_spec)
+
+    return output, jvp_fn
