@@ -131,9 +131,9 @@ def _same_error_up_to_set_order(fn):
     import re
 
     import torch
-    from _helpers import error
 
     import tapegrad
+    from _helpers import error
 
     def norm(e):
         return e[0], re.sub(r"\{([^}]*)\}", lambda mt: "{" + ", ".join(
