@@ -8,11 +8,21 @@ A workload is a module in this package, listed in `WORKLOADS`, that defines:
 - ``PARAMS`` (the sizes of a real run) and ``SMOKE_PARAMS`` (a tiny run for the tests);
 - ``units(params) -> float``: what one step's time is divided by (the number of ops for W1),
   and ``SCALE``, the factor from seconds to ``UNIT`` (1e6 for microseconds);
-- ``make(peer, params) -> step``: a function that runs one step (forward and backward) from
-  scratch in that peer and returns the gradient as a NumPy array, so peers can be checked
-  against each other. It raises ``NotImplementedError`` for a peer it has no version for.
+- ``make(peer, params) -> step``: a function that runs one step (forward and backward) in that
+  peer and returns its check values (the gradient; or a list of arrays: loss, gradients,
+  updated parameters; or a function building them) as NumPy arrays, so peers can be checked
+  against each other; the first step of each process is the one compared. It raises
+  ``NotImplementedError`` for a peer it has no version for.
 
-Adding W2..W8 is one module each and one line in `WORKLOADS`.
+Optional: ``STATEFUL = True`` (a step changes state, e.g. an SGD update, so only the first step
+of a fresh process is comparable); ``RTOL`` / ``ATOL`` / ``ATOL_SCALED`` / ``MAX_OUTLIERS``
+(the check's tolerance where float32 rounding through the workload needs another one than
+run.py's, see `run.agreement`); ``MEMORY = True`` and ``analytic_bytes(params)`` (report the
+first step's peak memory, next to the analytic figure); ``flops(params)`` (report GFLOP/s) and
+``probe(params) -> dict`` (a measurement made in the worker after the timing).
+
+The peer ``numpy`` is the same math written by hand in NumPy, forward and backward.
+Adding a workload is one module and one line in `WORKLOADS`.
 """
 
 from __future__ import annotations
@@ -24,12 +34,18 @@ from types import ModuleType
 # workload id -> module (in this package)
 WORKLOADS: dict[str, str] = {
     "W1": "w1_overhead",
+    "W2": "w2_mlp",
+    "W3": "w3_small_mlp",
+    "W4": "w4_dense",
+    "W5": "w5_memory",
+    "W6": "w6_hvp",
     "W7": "w7_cnn",
+    "W8": "w8_deep_chain",
 }
 
 # Peers in the order they are reported; the first is the library under test, the second the
 # reference the ratios are taken against. HIPS `autograd` and `jax` run where installed.
-PEERS: tuple[str, ...] = ("tapegrad", "torch", "autograd", "jax")
+PEERS: tuple[str, ...] = ("tapegrad", "torch", "numpy", "autograd", "jax")
 REFERENCE = "torch"
 
 

@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Callable
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 ID = "W7"
 TITLE = "small CNN step"
@@ -74,6 +75,9 @@ def make(peer: str, params: dict) -> Callable[[], np.ndarray]:
             return np.concatenate([p.grad.numpy().ravel() for p in ps])
 
         return step
+
+    if peer == "numpy":
+        return _numpy_step(d, b)
 
     if peer == "jax":  # eager, op by op (no jit), as W1
         import jax
@@ -144,3 +148,74 @@ def make(peer: str, params: dict) -> Callable[[], np.ndarray]:
         return step_a
 
     raise NotImplementedError(peer)
+
+
+def _conv(h: np.ndarray, w: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """3x3 convolution, padding 1: the output and the 3x3 windows (for the backward)."""
+    win = sliding_window_view(np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
+    out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))  # (n, H, W, out channels)
+    return out.transpose(0, 3, 1, 2) + bias[:, None, None], win
+
+
+def _conv_back(g: np.ndarray, win: np.ndarray, w: np.ndarray, need_input: bool):
+    """Gradients of the weight, bias and (if wanted) input of `_conv` from the output's g."""
+    gw = np.tensordot(g, win, axes=([0, 2, 3], [0, 2, 3]))  # (out, in, 3, 3)
+    gb = g.sum(axis=(0, 2, 3))
+    if not need_input:
+        return gw, gb, None
+    n, _, hh, ww = g.shape
+    cols = np.tensordot(g, w, axes=([1], [0]))  # (n, H, W, in, 3, 3)
+    gpad = np.zeros((n, w.shape[1], hh + 2, ww + 2), np.float32)
+    for i in range(3):  # each input pixel collects from the 9 windows it lies in
+        for j in range(3):
+            gpad[:, :, i:i + hh, j:j + ww] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return gw, gb, gpad[:, :, 1:-1, 1:-1]
+
+
+def _pool(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 max pooling: the output and the index of the first maximum of each window."""
+    n, c, hh, ww = h.shape
+    blocks = h.reshape(n, c, hh // 2, 2, ww // 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    blocks = blocks.reshape(n, c, hh // 2, ww // 2, 4)
+    idx = blocks.argmax(axis=-1)
+    return np.take_along_axis(blocks, idx[..., None], axis=-1)[..., 0], idx
+
+
+def _pool_back(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    n, c, ph, pw = g.shape
+    out = np.zeros((n, c, ph, pw, 4), np.float32)
+    np.put_along_axis(out, idx[..., None], g[..., None], axis=-1)
+    out = out.reshape(n, c, ph, pw, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    return out.reshape(n, c, 2 * ph, 2 * pw)
+
+
+def _numpy_step(d: dict, b: int) -> Callable[[], np.ndarray]:
+    """W7 by hand in NumPy: the windows, pool indices and activations kept for the backward."""
+    x, y = d["x"], d["y"]
+    rows = np.arange(b)
+
+    def step_np() -> np.ndarray:
+        w1, b1, w2, b2, w3, b3 = (d[n] for n in PARAM_NAMES)
+        z1, win1 = _conv(x, w1, b1)
+        r1 = np.maximum(z1, 0)
+        p1, i1 = _pool(r1)
+        z2, win2 = _conv(p1, w2, b2)
+        r2 = np.maximum(z2, 0)
+        p2, i2 = _pool(r2)
+        flat = p2.reshape(b, -1)
+        logits = flat @ w3.T + b3
+        m = logits.max(axis=1, keepdims=True)
+        e = np.exp(logits - m)
+        s = e.sum(axis=1, keepdims=True)
+        # loss = mean_i -log_softmax(logits)[i, y_i]; d/dlogits = (softmax - onehot) / b
+        g = e / s
+        g[rows, y] -= 1
+        g /= b
+        gw3, gb3 = g.T @ flat, g.sum(axis=0)
+        g = _pool_back((g @ w3).reshape(p2.shape), i2) * (r2 > 0)
+        gw2, gb2, g = _conv_back(g, win2, w2, True)
+        g = _pool_back(g, i1) * (r1 > 0)
+        gw1, gb1, _ = _conv_back(g, win1, w1, False)
+        return np.concatenate([a.ravel() for a in (gw1, gb1, gw2, gb2, gw3, gb3)])
+
+    return step_np
