@@ -78,6 +78,7 @@ from . import linalg  # noqa: E402
 from . import viz  # noqa: E402
 from . import func  # noqa: E402
 from . import utils  # noqa: E402
+from . import special  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 globals().update(_UNARY)
