@@ -747,3 +747,20 @@ def test_random_ranges_without_torch():
     assert abs(n.mean().item()) < 0.05 and abs(n.std().item() - 1) < 0.05
     b = tapegrad.bernoulli(tapegrad.full((10000,), 0.25))
     assert abs(b.mean().item() - 0.25) < 0.02
+
+
+def test_randint_wide_ranges_match_torch():
+    """From a range of 2**28 on, ATen draws 64-bit words (int32 included): same numbers."""
+    torch = pytest.importorskip("torch")
+    import tapegrad
+
+    for hi in [2**28 - 1, 2**28, 2**28 + 5, 2**31 - 1, 2**32 + 7, 2**40]:
+        for name in ["int32", "int64", "float64"]:
+            res = []
+            for m in (tapegrad, torch):
+                m.manual_seed(1)
+                try:
+                    res.append(m.randint(0, hi, (5,), dtype=getattr(m, name)).tolist())
+                except RuntimeError as e:
+                    res.append(str(e).split(" for ")[0])
+            assert res[0] == res[1], (hi, name, res)

@@ -208,7 +208,7 @@ def random_from_to(gen, n: int, low: int, high: int, dt: D.dtype) -> np.ndarray:
     if not lo_ok <= high - 1 <= hi_ok:
         raise RuntimeError(f"to - 1 is out of bounds for {cname}")
     rng = high - low
-    wide = rng >= (1 << 32) and dt in (D.int64, D.float64, D.float32)
+    wide = rng >= (1 << 28) and dt in (D.int64, D.int32, D.float64, D.float32)  # as ATen
     words = gen._random64(n) if wide else gen._raw(n)
     # (word % range) + from in uint64 arithmetic (wrapping), read as int64
     vals = (words % np.uint64(rng)) + np.uint64(low % (1 << 64))
