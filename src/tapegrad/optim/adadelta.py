@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from . import _kernels as K
-from .optimizer import (
-    Optimizer,
-    _check_group,
-    _check_lr,
-    _float,
-    _new_scalar,
-    _run_closure,
-    _zeros_like,
-)
+from ._common import _check_hparams, _float, _run_closure
+from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
 
@@ -45,13 +38,7 @@ class Adadelta(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_lr(lr)
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hparams(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         defaults = {
             "lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
             "maximize": maximize, "capturable": capturable, "foreach": foreach,
@@ -61,43 +48,20 @@ class Adadelta(Optimizer):
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-            for p in group["params"]:
-                st = self.state.get(p, {})
-                if len(st) != 0 and not isinstance(st["step"], Tensor):
-                    st["step"] = _new_scalar(float(st["step"]))
+        self._restore_defaults({
+            "foreach": None, "maximize": False, "differentiable": False, "capturable": False,
+        })
+
+    _state_keys = ("square_avg", "acc_delta")
 
     def step(self, closure=None):
         """Perform one optimization step; returns closure's loss when a closure is given."""
         loss = _run_closure(closure)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p._grad is not None]
-            states = []
-            for p in params:
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = _new_scalar(0.0)
-                    state["square_avg"] = _zeros_like(p)
-                    state["acc_delta"] = _zeros_like(p)
-                states.append(state)
-            _check_group(group, params, xla=False)
             lr = _float(group["lr"])
             rho = group["rho"]
             eps = group["eps"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            for p, state in zip(params, states):
-                state["step"]._data += 1
-                pa = K.real(p._data)
-                g = K.real(p._grad._data)
-                if maximize:
-                    g = K.neg(g)
-                if wd != 0:
-                    g = K.axpy(g, pa, wd)
+            for _p, pa, g, state, _t in self._each_param(group, xla=False):
                 sq = K.real(state["square_avg"]._data)
                 acc = K.real(state["acc_delta"]._data)
                 K.mul(sq, rho, out=sq)
@@ -109,5 +73,4 @@ class Adadelta(Optimizer):
                 K.mul(acc, rho, out=acc)
                 K.addcmul(acc, delta, delta, 1 - rho, out=acc)
                 K.axpy(pa, delta, -lr, out=pa)
-                p._bump_version()
         return loss

@@ -6,7 +6,8 @@ import numpy as np
 
 from .._tensor import Tensor, _make
 from . import _kernels as K
-from .optimizer import Optimizer, _check_group, _check_lr, _float, _new_scalar, _run_closure
+from ._common import _check_fused, _check_hparams, _float, _new_scalar, _run_closure
+from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
 
@@ -41,36 +42,22 @@ class Adagrad(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        _check_lr(lr)
-        if not 0.0 <= lr_decay:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= initial_accumulator_value:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {initial_accumulator_value}"
-            )
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_hparams(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                       initial_accumulator_value=initial_accumulator_value, eps=eps)
         defaults = {
             "lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
             "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,
             "maximize": maximize, "differentiable": differentiable, "fused": fused,
         }
         super().__init__(params, defaults)
-        if fused:
-            if differentiable:
-                raise RuntimeError("`fused` does not support `differentiable`")
-            if foreach:
-                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        _check_fused(fused, foreach, differentiable)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group)
+                self._init_state(p, self.state[p], group)
 
-    def _init_state(self, p: Tensor, group: dict) -> None:
+    def _init_state(self, p: Tensor, state: dict, group: dict) -> None:
         from .. import float32
 
-        state = self.state[p]
         step = _new_scalar(0.0)
         state["step"] = step.to(float32) if group["fused"] else step
         # the sums start at the defaults' initial value (as in PyTorch, not the group's)
@@ -80,11 +67,9 @@ class Adagrad(Optimizer):
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
+        self._restore_defaults({
+            "foreach": None, "maximize": False, "differentiable": False, "fused": None,
+        }, scalars=())
         for st in self.state.values():
             if isinstance(st, dict) and "step" in st and not isinstance(st["step"], Tensor):
                 st["step"] = _new_scalar(float(st["step"]))
@@ -96,32 +81,14 @@ class Adagrad(Optimizer):
         """Perform one optimization step; returns closure's loss when a closure is given."""
         loss = _run_closure(closure)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p._grad is not None]
-            for p in params:
-                if len(self.state[p]) == 0:
-                    self._init_state(p, group)
-            _check_group(group, params)
             lr = _float(group["lr"])
-            wd = group["weight_decay"]
             lr_decay = group["lr_decay"]
             eps = group["eps"]
-            maximize = group["maximize"]
-            for p in params:
-                state = self.state[p]
-                t_arr = state["step"]._data
-                t_arr += 1
-                step = float(t_arr)
-                pa = K.real(p._data)
-                g = K.real(p._grad._data)
-                if maximize:
-                    g = K.neg(g)
-                if wd != 0:
-                    g = K.axpy(g, pa, wd)
+            for _p, pa, g, state, step in self._each_param(group):
                 clr = lr / (1 + (step - 1) * lr_decay)
                 s = K.real(state["sum"]._data)
                 K.addcmul(s, g, g, 1, out=s)
                 std = K.sqrt(s)
                 K.add_scalar(std, eps, out=std)
                 K.addcdiv(pa, g, std, -clr, out=pa)
-                p._bump_version()
         return loss

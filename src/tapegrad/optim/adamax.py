@@ -6,16 +6,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from . import _kernels as K
-from .adam import _check_betas
-from .optimizer import (
-    Optimizer,
-    _check_group,
-    _check_lr,
-    _float,
-    _new_scalar,
-    _run_closure,
-    _zeros_like,
-)
+from ._common import _check_hparams, _float, _run_closure
+from .optimizer import Optimizer
 
 __all__ = ["Adamax"]
 
@@ -48,12 +40,7 @@ class Adamax(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        _check_lr(lr)
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hparams(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         defaults = {
             "lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
             "foreach": foreach, "maximize": maximize, "differentiable": differentiable,
@@ -63,50 +50,25 @@ class Adamax(Optimizer):
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-            for p in group["params"]:
-                st = self.state.get(p, {})
-                if len(st) != 0 and not isinstance(st["step"], Tensor):
-                    st["step"] = _new_scalar(float(st["step"]))
+        self._restore_defaults({
+            "foreach": None, "maximize": False, "differentiable": False, "capturable": False,
+        })
+
+    _state_keys = ("exp_avg", "exp_inf")
 
     def step(self, closure=None):
         """Perform one optimization step; returns closure's loss when a closure is given."""
         loss = _run_closure(closure)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p._grad is not None]
-            states = []
-            for p in params:
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = _new_scalar(0.0)
-                    state["exp_avg"] = _zeros_like(p)
-                    state["exp_inf"] = _zeros_like(p)
-                states.append(state)
-            _check_group(group, params)
             beta1, beta2 = group["betas"]
             lr = _float(group["lr"])
             eps = group["eps"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            for p, state in zip(params, states):
-                pa = K.real(p._data)
-                g = K.real(p._grad._data)
-                if maximize:
-                    g = K.neg(g)
-                t_arr = state["step"]._data
-                t_arr += 1
-                if wd != 0:
-                    g = K.axpy(g, pa, wd)
+            for _p, pa, g, state, step in self._each_param(group):
                 m = K.real(state["exp_avg"]._data)
                 u = K.real(state["exp_inf"]._data)
                 K.lerp(m, g, 1 - beta1, out=m)
                 K.mul(u, beta2, out=u)
                 np.maximum(u, K.add_scalar(np.abs(g), eps), out=u)
-                clr = lr / (1 - beta1 ** float(t_arr))
+                clr = lr / (1 - beta1**step)
                 K.addcdiv(pa, m, u, -clr, out=pa)
-                p._bump_version()
         return loss

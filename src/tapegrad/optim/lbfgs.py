@@ -11,7 +11,8 @@ import numpy as np
 from .._tensor import Tensor, _make
 from ..autograd.grad_mode import enable_grad, no_grad
 from . import _kernels as K
-from .optimizer import Optimizer, _check_lr, _float
+from ._common import _check_lr, _float
+from .optimizer import Optimizer
 
 __all__ = ["LBFGS"]
 

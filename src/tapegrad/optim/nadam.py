@@ -6,16 +6,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from . import _kernels as K
-from .adam import _check_betas
-from .optimizer import (
-    Optimizer,
-    _check_group,
-    _check_lr,
-    _float,
-    _new_scalar,
-    _run_closure,
-    _zeros_like,
-)
+from ._common import _check_hparams, _float, _new_scalar, _run_closure, _zeros_like
+from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
 
@@ -51,14 +43,8 @@ class NAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_lr(lr)
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= momentum_decay:
-            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        _check_hparams(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay,
+                       momentum_decay=momentum_decay)
         defaults = {
             "lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
             "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,
@@ -69,56 +55,28 @@ class NAdam(Optimizer):
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            for p in group["params"]:
-                st = self.state.get(p, {})
-                if len(st) != 0:
-                    if not isinstance(st["step"], Tensor):
-                        st["step"] = _new_scalar(float(st["step"]))
-                    if not isinstance(st["mu_product"], Tensor):
-                        st["mu_product"] = _new_scalar(st["mu_product"])
+        self._restore_defaults({
+            "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+            "decoupled_weight_decay": False,
+        }, scalars=("step", "mu_product"))
+
+    def _init_state(self, p: Tensor, state: dict, group: dict) -> None:
+        state["step"] = _new_scalar(0.0)
+        state["mu_product"] = _new_scalar(1.0)
+        state["exp_avg"] = _zeros_like(p)
+        state["exp_avg_sq"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform one optimization step; returns closure's loss when a closure is given."""
         loss = _run_closure(closure)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p._grad is not None]
-            states = []
-            for p in params:
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = _new_scalar(0.0)
-                    state["mu_product"] = _new_scalar(1.0)
-                    state["exp_avg"] = _zeros_like(p)
-                    state["exp_avg_sq"] = _zeros_like(p)
-                states.append(state)
-            _check_group(group, params, what="params, mu_products and state_steps")
             beta1, beta2 = group["betas"]
             lr = _float(group["lr"])
             eps = group["eps"]
-            wd = group["weight_decay"]
             psi = group["momentum_decay"]
-            decoupled = group["decoupled_weight_decay"]
-            maximize = group["maximize"]
-            for p, state in zip(params, states):
-                pa = K.real(p._data)
-                g = K.real(p._grad._data)
-                if maximize:
-                    g = K.neg(g)
-                t_arr = state["step"]._data
-                t_arr += 1
-                step = float(t_arr)
+            steps = self._each_param(group, what="params, mu_products and state_steps")
+            for _p, pa, g, state, step in steps:
                 bias2 = 1 - beta2**step
-                if wd != 0:
-                    if decoupled:
-                        K.mul(pa, 1 - lr * wd, out=pa)
-                    else:
-                        g = K.axpy(g, pa, wd)
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi)))
                 prod_arr = state["mu_product"]._data
@@ -137,5 +95,4 @@ class NAdam(Optimizer):
                 prod_next = prod * mu_next
                 K.addcdiv(pa, g, denom, -lr * (1.0 - mu) / (1.0 - prod), out=pa)
                 K.addcdiv(pa, m, denom, (-lr * mu_next) / (1.0 - prod_next), out=pa)
-                p._bump_version()
         return loss

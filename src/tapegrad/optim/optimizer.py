@@ -15,11 +15,9 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any
 
-import numpy as np
-
-from .. import _dtype as D
-from .._tensor import Tensor, _make
-from ..autograd.grad_mode import enable_grad
+from .._tensor import Tensor
+from . import _kernels as K
+from ._common import _check_group, _float, _new_scalar, _zeros_like
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook"]
 
@@ -361,6 +359,77 @@ class Optimizer:
         for post in self._optimizer_load_state_dict_post_hooks.values():
             post(self)
 
+    # --- shared by the algorithms' step() ---------------------------------------------------
+    _state_keys: tuple[str, ...] = ()
+
+    def _init_state(self, p: Tensor, state: dict, group: dict) -> None:
+        """Fill p's empty state: 'step' 0 and a zero tensor like p for each of _state_keys."""
+        state["step"] = _new_scalar(0.0)
+        for key in self._state_keys:
+            state[key] = _zeros_like(p)
+
+    def _each_param(self, group: dict, *, stateful: bool = True,
+                    what: str = "params and state_steps", xla: bool = True):
+        """Yield (p, pa, g, state, t) for each parameter of group that has a gradient.
+
+        pa and g are p's data and gradient as real arrays (complex ones viewed as pairs of
+        reals). g is negated when maximize; weight decay adds wd * p to g, or when decoupled
+        first shrinks p <- p (1 - lr * wd). With stateful, every empty state is filled by
+        _init_state before the group is checked (as PyTorch does) and each 'step' counts up
+        by one before its parameter comes (t: the new count as a float); otherwise state and
+        t are None. p's version is bumped after the caller's in-place update, when the loop
+        asks for the next parameter.
+        """
+        params = [p for p in group["params"] if p._grad is not None]
+        if stateful:
+            states = [self.state[p] for p in params]
+            for p, st in zip(params, states):
+                if len(st) == 0:
+                    self._init_state(p, st, group)
+        else:
+            states = [None] * len(params)
+        _check_group(group, params, what, xla)
+        maximize = group["maximize"]
+        wd = _float(group["weight_decay"])
+        decoupled = wd != 0 and group.get("decoupled_weight_decay", False)
+        shrink = 1 - _float(group["lr"]) * wd if decoupled else None
+        for p, st in zip(params, states):
+            pa = p._data
+            g = p._grad._data
+            # complex tensors are updated through their views as pairs of reals (the kind
+            # test inline: this loop is per parameter and per step)
+            if pa.dtype.kind == "c":
+                pa = K.real(pa)
+            if g.dtype.kind == "c":
+                g = K.real(g)
+            if maximize:
+                g = K.neg(g)
+            t = None
+            if st is not None:
+                t_arr = st["step"]._data
+                t_arr += 1
+                t = float(t_arr)
+            if wd != 0:
+                if decoupled:
+                    K.mul(pa, shrink, out=pa)
+                else:
+                    g = K.axpy(g, pa, wd)
+            yield p, pa, g, st, t
+            p._bump_version()
+
+    def _restore_defaults(self, group_defaults: dict, scalars: tuple[str, ...] = ("step",)):
+        """After unpickling an older optimizer: give each group the keys it lacks and turn
+        per-parameter scalars that were saved as numbers into 0-d tensors."""
+        for group in self.param_groups:
+            for key, value in group_defaults.items():
+                group.setdefault(key, value)
+            for p in group["params"] if scalars else ():
+                st = self.state.get(p, {})
+                if len(st) != 0:
+                    for key in scalars:
+                        if not isinstance(st[key], Tensor):
+                            st[key] = _new_scalar(float(st[key]))
+
     # --- hooks -------------------------------------------------------------------------
     def register_step_pre_hook(self, hook: Callable):
         """Run `hook(optimizer, args, kwargs)` before each step; it may return new
@@ -387,60 +456,3 @@ class Optimizer:
     def register_load_state_dict_post_hook(self, hook: Callable, prepend: bool = False):
         """Run `hook(optimizer)` after load_state_dict()."""
         return _handle(self._optimizer_load_state_dict_post_hooks, hook, prepend)
-
-
-# --- helpers shared by the algorithms ---------------------------------------------------------
-def _run_closure(closure):
-    """The loss from closure (evaluated with grad enabled), or None."""
-    if closure is None:
-        return None
-    with enable_grad():
-        return closure()
-
-
-def _float(x):
-    """A hyper-parameter as a number. A 1-element tensor (PyTorch allows one for lr) becomes a
-    NumPy scalar of its dtype, so arithmetic with it rounds as PyTorch's 0-d tensor
-    arithmetic does (a float32 lr keeps lr / bias_correction in float32)."""
-    return x._data.reshape(())[()] if isinstance(x, Tensor) else x
-
-
-def _scalar_dtype():
-    """The dtype of 'step' and similar scalar state: float64 when that is the default dtype,
-    else float32."""
-    return D.float64 if D.get_default_dtype() is D.float64 else D.float32
-
-
-def _new_scalar(value: float) -> Tensor:
-    """A 0-d state tensor ('step', NAdam's 'mu_product')."""
-    return _make(np.array(value, dtype=_scalar_dtype().np))
-
-
-def _zeros_like(p: Tensor) -> Tensor:
-    """Zeros shaped, typed and laid out as p (PyTorch's preserve_format)."""
-    return _make(np.zeros_like(p._data))
-
-
-def _check_lr(lr) -> None:
-    if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-
-
-def _check_group(group: dict, params: list, what: str = "params and state_steps",
-                 xla: bool = True) -> None:
-    """Refuse what tapegrad's CPU optimizers cannot do: capturable=True (PyTorch's own error on
-    CPU tensors) and differentiable=True (autograd through the update: not yet supported)."""
-    if not params:
-        return
-    if group.get("differentiable", False):
-        raise NotImplementedError(
-            "tapegrad: differentiable=True optimizers (autograd through step()) are not yet "
-            "supported"
-        )
-    if group.get("capturable", False):
-        devices = ["cuda", "xpu", "hpu", "privateuseone"] + (["xla"] if xla else [])
-        raise AssertionError(
-            f"If capturable=True, {what} must be on supported devices: {devices}."
-        )

@@ -7,15 +7,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from . import _kernels as K
-from .optimizer import (
-    Optimizer,
-    _check_group,
-    _check_lr,
-    _float,
-    _new_scalar,
-    _run_closure,
-    _zeros_like,
-)
+from ._common import _check_hparams, _float, _run_closure, _zeros_like
+from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
 
@@ -50,15 +43,8 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_lr(lr)
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_hparams(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay,
+                       alpha=alpha)
         defaults = {
             "lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
             "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,
@@ -68,50 +54,30 @@ class RMSprop(Optimizer):
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-            for p in group["params"]:
-                st = self.state.get(p, {})
-                if len(st) != 0 and not isinstance(st["step"], Tensor):
-                    st["step"] = _new_scalar(float(st["step"]))
+        self._restore_defaults({
+            "momentum": 0, "centered": False, "foreach": None, "maximize": False,
+            "differentiable": False, "capturable": False,
+        })
+
+    _state_keys = ("square_avg",)
+
+    def _init_state(self, p: Tensor, state: dict, group: dict) -> None:
+        super()._init_state(p, state, group)
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = _zeros_like(p)
+        if group["centered"]:
+            state["grad_avg"] = _zeros_like(p)
 
     def step(self, closure=None):
         """Perform one optimization step; returns closure's loss when a closure is given."""
         loss = _run_closure(closure)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p._grad is not None]
             momentum = group["momentum"]
             centered = group["centered"]
-            states = []
-            for p in params:
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = _new_scalar(0.0)
-                    state["square_avg"] = _zeros_like(p)
-                    if momentum > 0:
-                        state["momentum_buffer"] = _zeros_like(p)
-                    if centered:
-                        state["grad_avg"] = _zeros_like(p)
-                states.append(state)
-            _check_group(group, params)
             lr = _float(group["lr"])
             alpha = group["alpha"]
             eps = group["eps"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            for p, state in zip(params, states):
-                pa = K.real(p._data)
-                g = K.real(p._grad._data)
-                if maximize:
-                    g = K.neg(g)
-                state["step"]._data += 1
-                if wd != 0:
-                    g = K.axpy(g, pa, wd)
+            for _p, pa, g, state, _t in self._each_param(group):
                 sq = K.real(state["square_avg"]._data)
                 K.mul(sq, alpha, out=sq)
                 K.addcmul(sq, g, g, 1 - alpha, out=sq)
@@ -130,5 +96,4 @@ class RMSprop(Optimizer):
                     K.axpy(pa, buf, -lr, out=pa)
                 else:
                     K.addcdiv(pa, g, avg, -lr, out=pa)
-                p._bump_version()
         return loss

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .._tensor import Tensor, _make
 from . import _kernels as K
-from .optimizer import Optimizer, _check_group, _float, _run_closure
+from ._common import _check_fused, _float, _run_closure
+from .optimizer import Optimizer
 
 __all__ = ["SGD"]
 
@@ -55,40 +56,24 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
-        if fused:
-            if differentiable:
-                raise RuntimeError("`fused` does not support `differentiable`")
-            if foreach:
-                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        _check_fused(fused, foreach, differentiable)
 
     def __setstate__(self, state) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+        self._restore_defaults({
+            "nesterov": False, "maximize": False, "foreach": None, "differentiable": False,
+            "fused": False,
+        }, scalars=())
 
     def step(self, closure=None):
         """Perform one optimization step; returns closure's loss when a closure is given."""
         loss = _run_closure(closure)
         for group in self.param_groups:
-            params = [p for p in group["params"] if p._grad is not None]
-            _check_group(group, params)
             lr = _float(group["lr"])
-            wd = _float(group["weight_decay"])
             momentum = group["momentum"]
             dampening = group["dampening"]
             nesterov = group["nesterov"]
-            maximize = group["maximize"]
-            for p in params:
-                pa = K.real(p._data)
-                g = K.real(p._grad._data)
-                if maximize:
-                    g = K.neg(g)
-                if wd != 0:
-                    g = K.axpy(g, pa, wd)
+            for p, pa, g, _s, _t in self._each_param(group, stateful=False):
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
@@ -104,6 +89,5 @@ class SGD(Optimizer):
                         buf._bump_version()
                     g = K.axpy(g, b, momentum) if nesterov else b
                 K.axpy(pa, g, -lr, out=pa)
-                p._bump_version()
         return loss
 
