@@ -21,7 +21,6 @@ import pytest
 
 import tapegrad
 
-
 _BEFORE: set = set()
 
 
