@@ -16,7 +16,9 @@ from operator import itemgetter
 __all__ = ["max", "min", "sort", "topk", "kthvalue", "mode", "median", "nanmedian", "cummax",
            "cummin", "aminmax", "make", "slogdet", "linalg_slogdet", "linalg_inv_ex",
            "linalg_solve_ex", "linalg_cholesky_ex", "qr", "linalg_qr", "linalg_eigh", "svd",
-           "linalg_svd", "linalg_lstsq"]
+           "linalg_svd", "linalg_lstsq", "linalg_lu_factor", "linalg_lu_factor_ex", "linalg_lu",
+           "lu_unpack", "triangular_solve", "linalg_eig", "geqrf", "linalg_ldl_factor",
+           "linalg_ldl_factor_ex"]
 
 
 def _repr(self) -> str:
@@ -83,3 +85,14 @@ linalg_eigh = make("linalg_eigh", ("eigenvalues", "eigenvectors"))
 svd = make("svd", ("U", "S", "V"))
 linalg_svd = make("linalg_svd", ("U", "S", "Vh"))
 linalg_lstsq = make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"))
+# LU, eig, Householder and LDL families (ops/linalg_lu.py, linalg_eig.py, linalg_gaps.py)
+linalg_lu_factor = make("linalg_lu_factor", ("LU", "pivots"))
+linalg_lu_factor_ex = make("linalg_lu_factor_ex", ("LU", "pivots", "info"))
+linalg_lu = make("linalg_lu", ("P", "L", "U"))
+lu_unpack = make("lu_unpack", ("P", "L", "U"))
+_lu_with_info = make("_lu_with_info", ("LU", "pivots", "info"))
+triangular_solve = make("triangular_solve", ("solution", "cloned_coefficient"))
+linalg_eig = make("linalg_eig", ("eigenvalues", "eigenvectors"))
+geqrf = make("geqrf", ("a", "tau"))
+linalg_ldl_factor = make("linalg_ldl_factor", ("LD", "pivots"))
+linalg_ldl_factor_ex = make("linalg_ldl_factor_ex", ("LD", "pivots", "info"))

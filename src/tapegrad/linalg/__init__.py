@@ -22,12 +22,22 @@ from ..ops.linalg_spectral import eigh, eigvalsh, svdvals
 from ..ops.linalg_spectral import linalg_qr as qr
 from ..ops.linalg_spectral import linalg_svd as svd
 from ..ops.reduction_norm import vector_norm
+from ..ops.linalg_eig import eig, eigvals
+from ..ops.linalg_gaps import cond, householder_product, matmul, tensorinv, tensorsolve
+from ..ops.linalg_gaps import linalg_vander as vander
+from ..ops.linalg_lu import linalg_lu as lu
+from ..ops.linalg_lu import linalg_lu_solve as lu_solve
+from ..ops.linalg_lu import lu_factor, lu_factor_ex
+from ..ops.linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve
 
 __all__ = [
     "LinAlgError", "cholesky", "cholesky_ex", "cross", "det", "diagonal", "eigh", "eigvalsh",
     "inv", "inv_ex", "lstsq", "matrix_exp", "matrix_norm", "matrix_power", "matrix_rank",
     "multi_dot", "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd",
     "svdvals", "vecdot", "vector_norm",
+    "cond", "eig", "eigvals", "householder_product", "lu", "lu_factor", "lu_factor_ex",
+    "lu_solve", "matmul", "tensorinv", "tensorsolve", "vander", "ldl_factor", "ldl_factor_ex",
+    "ldl_solve",
 ]
 
 
