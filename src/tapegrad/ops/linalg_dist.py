@@ -110,21 +110,7 @@ class CdistBackward0(Node):
         diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., r1, r2, c)
         gd = g.unsqueeze(-1)
         dist = out.unsqueeze(-1)
-        if p == 1:
-            t = diff.sign() * gd
-        elif p == 2:
-            t = diff * where(dist == 0, 0.0, gd / dist)
-        elif math.isinf(p):
-            t = diff.sign() * (diff.abs() == dist) * gd
-        else:
-            scale = where(dist == 0, 0.0, gd / dist.pow(p - 1))
-            if p < 2:
-                pw = diff.abs().pow(p - 1)
-                if p < 1:
-                    pw = where(diff == 0, 0.0, pw)
-                t = diff.sign() * pw * scale
-            else:
-                t = diff * diff.abs().pow(p - 2) * scale
+        t = pnorm_diff_grad(diff, dist, gd, p)
         gx1 = t.sum(-2) if nx1[0] is not None else None
         gx2 = -t.sum(-3) if nx2[0] is not None else None
         return gx1, gx2
@@ -217,3 +203,22 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
 
 
 METHODS = {"cross": cross}
+
+
+def pnorm_diff_grad(diff, dist, gd, p: float):
+    """gd * d||diff||_p / d diff, with dist = ||diff||_p (the rule shared by cdist and pdist):
+    sign(d)|d|^(p-1) / dist^(p-1), with 0 where dist is 0 (and, for p < 1, where d is 0);
+    for p = inf, sign(d) on the entries that reach the maximum."""
+    if p == 1:
+        return diff.sign() * gd
+    if p == 2:
+        return diff * where(dist == 0, 0.0, gd / dist)
+    if math.isinf(p):
+        return diff.sign() * (diff.abs() == dist) * gd
+    scale = where(dist == 0, 0.0, gd / dist.pow(p - 1))
+    if p < 2:
+        pw = diff.abs().pow(p - 1)
+        if p < 1:
+            pw = where(diff == 0, 0.0, pw)
+        return diff.sign() * pw * scale
+    return diff * diff.abs().pow(p - 2) * scale

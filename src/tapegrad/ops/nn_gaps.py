@@ -25,7 +25,7 @@ from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._core import new_node, save, save_out, wrap
 from ._recompute import RecomputeNode
-from .binary import where
+from .linalg_dist import pnorm_diff_grad
 
 __all__ = ["channel_shuffle", "native_channel_shuffle", "pdist", "conv_tbc"]
 FUNCTIONAL = ["channel_shuffle", "native_channel_shuffle", "pdist", "gumbel_softmax",
@@ -125,21 +125,7 @@ class PdistBackward0(Node):
         diff = x.index_select(0, it) - x.index_select(0, jt)  # (pairs, c)
         gd = g.unsqueeze(-1)
         dist = out.unsqueeze(-1)
-        if p == 1:
-            t = diff.sign() * gd
-        elif p == 2:
-            t = diff * where(dist == 0, 0.0, gd / dist)
-        elif math.isinf(p):
-            t = diff.sign() * (diff.abs() == dist) * gd
-        else:
-            scale = where(dist == 0, 0.0, gd / dist.pow(p - 1))
-            if p < 2:
-                pw = diff.abs().pow(p - 1)
-                if p < 1:
-                    pw = where(diff == 0, 0.0, pw)
-                t = diff.sign() * pw * scale
-            else:
-                t = diff * diff.abs().pow(p - 2) * scale
+        t = pnorm_diff_grad(diff, dist, gd, p)
         return x.new_zeros(x.shape).index_add(0, it, t).index_add(0, jt, -t)
 
 
