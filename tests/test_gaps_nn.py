@@ -130,9 +130,6 @@ _BAG_ERRORS = [
     lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([1, 4])),
     lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([1, 4], dtype=m.int32)),
     lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([0, 9])),
-    lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([0, 4, 3])),
-    lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([0, 4, 3]),
-                                  include_last_offset=True),
     lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([0.0, 4.0])),
     lambda m: _F(m).embedding_bag(m.tensor(_IDX).float(), _w(m), m.tensor([0, 4])),
     lambda m: _F(m).embedding_bag(m.tensor(_IDX), _w(m), m.tensor([0, 4]), mode="foo"),
@@ -160,6 +157,23 @@ _BAG_ERRORS = [
 @pytest.mark.parametrize("k", range(len(_BAG_ERRORS)))
 def test_embedding_bag_errors(k):
     same_error(_BAG_ERRORS[k])
+
+
+def test_embedding_bag_decreasing_offsets():
+    # torch's behaviour here depends on the machine (it reads past the offsets), so tapegrad's
+    # own message is checked rather than compared.
+    import tapegrad
+
+    F = tapegrad.nn.functional
+    idx, w = tapegrad.tensor(_IDX), _w(tapegrad)
+    v0 = w._version
+    with pytest.raises(RuntimeError, match=r"offsets\[2\] = 3 is less than offsets\[1\] = 4"):
+        F.embedding_bag(idx, w, tapegrad.tensor([0, 4, 3]))
+    with pytest.raises(RuntimeError, match="the last offset value should be the size"):
+        F.embedding_bag(idx, w, tapegrad.tensor([0, 4, 3]), include_last_offset=True)
+    with pytest.raises(RuntimeError, match=r"offsets\[2\] = 2 is less than offsets\[1\] = 5"):
+        F.embedding_bag(idx, w, tapegrad.tensor([0, 5, 2, 8]), include_last_offset=True)
+    assert w._version == v0 and w.grad is None
 
 
 def test_embedding_bag_argument_order_warning():

@@ -145,10 +145,14 @@ def _check(weight: Tensor, indices: Tensor, offsets: Tensor, mode: int, psw, inc
             raise RuntimeError(
                 "Your input appears to be incorrect: the last offset value should be the size of "
                 "the indices tensor, but it seems not to be the case.")
-        if np.any(np.diff(off) < 0):
+        drops = np.flatnonzero(np.diff(off) < 0)
+        if drops.size:
+            # PyTorch reads out of bounds here (its result or error varies with the machine);
+            # tapegrad names the first offset that goes backwards.
+            i = int(drops[0]) + 1
             raise RuntimeError(
-                "Expected i < index_size to be true, but got false.  (Could this error message be "
-                "improved?  If so, please report an enhancement request to PyTorch.)")
+                f"embedding_bag: offsets must be non-decreasing, but offsets[{i}] = "
+                f"{int(off[i])} is less than offsets[{i - 1}] = {int(off[i - 1])}")
     if psw is not None:
         if mode != 0:
             raise RuntimeError("embedding_bag: per_sample_weights only supported with "
