@@ -59,6 +59,16 @@ def main(argv=None) -> int:
 
     peers["tapegrad autograd.functional.hvp"] = (
         lambda: tapegrad.autograd.functional.hvp(tg_f, x, v)[1].numpy())
+    fw_ad = tapegrad.autograd.forward_ad
+
+    def tg_forward_over_reverse():
+        # H v as the tangent of the gradient: x dual along v, then one backward pass
+        xr = x.detach().requires_grad_()
+        with fw_ad.dual_level():
+            (g,) = tapegrad.autograd.grad(tg_f(fw_ad.make_dual(xr, v)), xr)
+            return fw_ad.unpack_dual(g).tangent.numpy()
+
+    peers["tapegrad forward-over-reverse"] = tg_forward_over_reverse
 
     try:
         import torch

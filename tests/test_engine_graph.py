@@ -219,9 +219,9 @@ def _tapegrad_order(y, monkeypatch):
         monkeypatch.setattr(cls, "vjp", vjp)
     acc = engine._accumulate_into_leaf
 
-    def accumulate(t, g, create_graph):
+    def accumulate(t, g, create_graph, *steal):
         order.append("AccumulateGrad")
-        return acc(t, g, create_graph)
+        return acc(t, g, create_graph, *steal)
 
     monkeypatch.setattr(engine, "_accumulate_into_leaf", accumulate)
     y.backward()

@@ -470,9 +470,6 @@ def test_gumbel_softmax_properties():
 
 
 def test_gumbel_softmax_matches_torch_after_manual_seed():
-    if not hasattr(tapegrad.Tensor, "exponential_"):
-        pytest.skip("Tensor.exponential_ is not there yet: samples cannot follow PyTorch's")
-
     def prog(m):
         m.manual_seed(3)
         logits = m.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)

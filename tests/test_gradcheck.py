@@ -296,12 +296,7 @@ def test_not_yet_supported_flags(kwargs, what):
                                         check_fwd_over_rev=True)
 
 
-def test_complex_not_yet_supported():
-    z = tapegrad.tensor([1 + 2j], requires_grad=True, dtype=tapegrad.complex128)
-    with pytest.raises(NotImplementedError, match="complex input is not yet supported"):
-        tapegrad.autograd.gradcheck(lambda a: a * 2, z)
-    with pytest.raises(NotImplementedError, match="complex output is not yet supported"):
-        tapegrad.autograd.gradcheck(lambda a: a * (1 + 1j), _y(tapegrad))
+# (complex inputs and outputs: tests/test_complex_autograd.py)
 
 
 # --- checks of the backward function itself (custom Functions) ------------------------------------

@@ -338,18 +338,66 @@ def _like_input(input, fn: str) -> Tensor:  # noqa: A002
     return input
 
 
+def memory_order(a: np.ndarray) -> list[int] | None:
+    """a's dims from outermost to innermost in the order ATen walks memory (None when that is
+    plain row-major order).
+
+    This is the insertion sort of TensorIterator's reorder_dimensions (and of
+    infer_dense_strides, which empty_like uses for strided inputs that are not dense): start
+    from the innermost dim, move a dim inwards past one of larger stride; equal strides put
+    the smaller size inwards; a 0 stride compares as undecided. NumPy strides can be
+    negative (PyTorch's never are): their size decides."""
+    nd = a.ndim
+    if nd < 2 or a.flags.c_contiguous:
+        return None
+    st = [abs(s) for s in a.strides]
+    shape = a.shape
+
+    def cmp(d0: int, d1: int) -> int:  # 1: d0 belongs inside d1; -1: outside; 0: undecided
+        s0, s1 = st[d0], st[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    perm = list(builtins.range(nd - 1, -1, -1))  # innermost first
+    for i in builtins.range(1, nd):
+        cur = i
+        for j in builtins.range(i - 1, -1, -1):
+            c = cmp(perm[j], perm[cur])
+            if c > 0:
+                perm[j], perm[cur] = perm[cur], perm[j]
+                cur = j
+            elif c < 0:
+                break
+    order = perm[::-1]
+    return None if order == list(builtins.range(nd)) else order
+
+
+def in_memory_order(flat: np.ndarray, shape: tuple, order: list[int] | None) -> np.ndarray:
+    """An array of `shape` whose elements, walked in `order` (outermost dim first), are `flat`
+    (and whose own memory layout follows that order)."""
+    if order is None:
+        return flat.reshape(shape)
+    mem = flat.reshape(tuple(shape[d] for d in order))
+    return mem.transpose(np.argsort(order))
+
+
+def read_in_memory_order(a: np.ndarray, order: list[int] | None) -> np.ndarray:
+    """a's elements as a flat array, walked in `order` (the inverse of in_memory_order)."""
+    return (a if order is None else a.transpose(order)).reshape(-1)
+
+
 def like_layout(x: Tensor, dt: D.dtype, flat: np.ndarray | None = None) -> np.ndarray:
-    """An array with x's shape whose memory layout follows x's strides (PyTorch's
-    preserve_format for dense tensors), holding `flat` in memory order (zeros when None)."""
+    """An array with x's shape laid out as PyTorch's empty_like (preserve_format) lays it
+    out: in x's memory order (for dense x its strides; otherwise infer_dense_strides' dense
+    strides in the same dim order), holding `flat` in that order (zeros when None)."""
     a = x._data
-    if a.ndim < 2 or a.flags.c_contiguous or a.size == 0:
-        out = np.zeros(a.shape, dt.np) if flat is None else flat.reshape(a.shape)
-        return out.astype(dt.np, copy=False)
-    order = sorted(builtins.range(a.ndim), key=lambda d: (-abs(a.strides[d]), d))
-    inv = np.argsort(order)
-    mem_shape = tuple(a.shape[d] for d in order)
-    mem = np.zeros(mem_shape, dt.np) if flat is None else flat.reshape(mem_shape).astype(dt.np)
-    return mem.transpose(inv)
+    order = None if a.size == 0 else memory_order(a)
+    if flat is None:
+        flat = np.zeros(a.size, dt.np)
+    return in_memory_order(flat.astype(dt.np, copy=False), a.shape, order)
 
 
 def zeros_like(input: Tensor, *, dtype=None, layout=None, device=None,  # noqa: A002

@@ -19,7 +19,15 @@ import numpy as np
 
 from . import _dtype as D
 from . import _random_math as RM
-from ._creation import _finish, _out, parse_size
+from ._creation import (
+    _finish,
+    _like_input,
+    _out,
+    like_layout,
+    memory_order,
+    parse_size,
+    read_in_memory_order,
+)
 from ._device import check_device
 from ._tensor import Tensor, _make, _tp_name
 
@@ -201,6 +209,7 @@ def _gen(generator) -> Generator:
 # --- distributions (their arithmetic is in _random_math.py) ---------------------------------
 normal_values = RM.normal_values
 random_from_to = RM.random_from_to
+uniform_values = RM.uniform_values
 
 
 def _float_dtype(dtype, kernel: str) -> D.dtype:
@@ -222,12 +231,8 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
     shape = parse_size("rand", size, kw.pop("size", None))
     dt = _float_dtype(dtype or (out._dtype if out is not None else None), "check_uniform_bounds")
     n = int(np.prod(shape, dtype=np.int64))
-    if dt.category == D.COMPLEX:
-        real = D.float32 if dt is D.complex64 else D.float64
-        arr = _gen(generator)._uniform(2 * n, real).view(dt.np)
-    else:
-        arr = _gen(generator)._uniform(n, dt)
-    return _out(_finish(arr.astype(dt.np, copy=False).reshape(shape), requires_grad), out)
+    arr = uniform_values(_gen(generator), n, dt, 0.0, 1.0)
+    return _out(_finish(arr.reshape(shape), requires_grad), out)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -379,7 +384,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         shape = np.broadcast_shapes(mean._data.shape, std._data.shape)
         dt = _float_dtype(mean._dtype, "normal_kernel_cpu")
         z = normal_values(gen, int(np.prod(shape, dtype=np.int64)), dt).reshape(shape)
-        arr = (z * std._data + mean._data).astype(dt.np)  # PyTorch: out.mul_(std).add_(mean)
+        # PyTorch: a contiguous out, out.normal_(0, 1).mul_(std).add_(mean)
+        arr = np.ascontiguousarray((z * std._data + mean._data).astype(dt.np))
         res = _record(arr, NormalBackward3, (mean, std))
     elif mt:
         if std < 0:
@@ -387,14 +393,14 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         dt = _float_dtype(mean._dtype, "normal_kernel_cpu")
         shape = mean._data.shape
         z = normal_values(gen, int(np.prod(shape, dtype=np.int64)), dt, 0.0, float(std))
-        arr = (z.reshape(shape) + mean._data).astype(dt.np)
+        arr = np.ascontiguousarray((z.reshape(shape) + mean._data).astype(dt.np))
         res = _record(arr, NormalBackward1, (mean,))
     else:
         _check_std_tensor(std)
         dt = _float_dtype(std._dtype, "normal_kernel_cpu")
         shape = std._data.shape
         z = normal_values(gen, int(np.prod(shape, dtype=np.int64)), dt).reshape(shape)
-        arr = (z * std._data + dt.np.type(mean)).astype(dt.np)
+        arr = np.ascontiguousarray((z * std._data + dt.np.type(mean)).astype(dt.np))
         res = _record(arr, NormalBackward2, (std,))
     return res if out is None else _out(res, out)
 
@@ -416,11 +422,7 @@ def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:  # 
                 f"\"bernoulli_tensor_cpu_p_\" not implemented for '{x._dtype._short}'"
             )
         prob = x._data.reshape(-1)
-        if np.any((prob < 0) | (prob > 1)):
-            raise RuntimeError(
-                "Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error "
-                "message be improved?  If so, please report an enhancement request to PyTorch.)"
-            )
+        RM.check_probs(prob)
         u = gen._uniform(n, D.float64 if x._dtype is D.float64 else D.float32)
         draws = u < prob.astype(u.dtype)
         arr = draws.reshape(x._data.shape).astype(x._data.dtype)
@@ -434,25 +436,29 @@ def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:  # 
 
 
 # --- *_like ---------------------------------------------------------------------------------
-def _like(input: Tensor, drawn: Tensor, requires_grad: bool) -> Tensor:  # noqa: A002
-    """drawn's values laid out in memory as input is (PyTorch fills the memory in order)."""
-    from ._creation import like_layout
-
-    return _finish(like_layout(input, drawn._dtype, drawn._data.reshape(-1)), requires_grad)
+# PyTorch makes empty_like(input) (input's memory layout, see _creation.like_layout) and fills
+# it in place, so the values follow that layout's memory order.
+def _like_dtype(input: Tensor, dtype, fn: str, kernel: str) -> D.dtype:  # noqa: A002
+    return _float_dtype(dtype or _like_input(input, fn)._dtype, kernel)
 
 
 def rand_like(input: Tensor, *, dtype=None, generator=None, layout=None, device=None,  # noqa: A002
               requires_grad: bool = False, memory_format=None) -> Tensor:
     """Uniform samples with input's shape and (unless given) dtype."""
-    r = rand(input._data.size, generator=generator, dtype=dtype or input._dtype, device=device)
-    return _like(input, r, requires_grad)
+    check_device(device)
+    dt = _like_dtype(input, dtype, "rand_like", "check_uniform_bounds")
+    v = uniform_values(_gen(generator), input._data.size, dt, 0.0, 1.0)
+    return _finish(like_layout(input, dt, v), requires_grad)
 
 
 def randn_like(input: Tensor, *, dtype=None, generator=None, layout=None, device=None,  # noqa: A002
                requires_grad: bool = False, memory_format=None) -> Tensor:
     """Standard normal samples with input's shape and (unless given) dtype."""
-    r = randn(input._data.size, generator=generator, dtype=dtype or input._dtype, device=device)
-    return _like(input, r, requires_grad)
+    check_device(device)
+    dt = _like_dtype(input, dtype, "randn_like", "normal_kernel_cpu")
+    arr = like_layout(input, dt)
+    arr[...] = RM.normal_fill(_gen(generator), arr, dt, 0.0, 1.0)
+    return _finish(arr, requires_grad)
 
 
 def randint_like(input: Tensor, low=0, high=None, *, dtype=None, generator=None,  # noqa: A002
@@ -463,25 +469,27 @@ def randint_like(input: Tensor, low=0, high=None, *, dtype=None, generator=None,
         low, high = 0, low
     r = randint(low, high, (input._data.size,), generator=generator,
                 dtype=dtype or input._dtype, device=device)
-    return _like(input, r, requires_grad)
+    return _finish(like_layout(input, r._dtype, r._data), requires_grad)
 
 
 # --- in-place samplers bound as Tensor methods (through ops/inplace.py) ----------------------
+# ATen's fills walk the tensor with TensorIterator: in memory order (see
+# _creation.memory_order), one draw per element (RM.placed).
 def uniform_(self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator=None) -> Tensor:
     """Fill with uniform samples from [from_, to) (PyTorch's values)."""
     from .ops.inplace import check_inplace, write_array
 
     check_inplace(self)
     dt = _float_dtype(self._dtype, "check_uniform_bounds")
-    u = _gen(generator)._uniform(self._data.size, dt)
-    if dt is D.float64:
-        from ._creation_range import _fma
-
-        v = _fma(u, float(to) - float(from_), float(from_))
+    lo, hi = float(from_), float(to)
+    if dt.category == D.COMPLEX:
+        if self._data.size == 0:
+            return self
+        RM.check_uniform_bounds(D.float32 if dt is D.complex64 else D.float64, lo, hi)
     else:
-        f = np.float32
-        v = RM._fma32(u.astype(f), f(f(to) - f(from_)), f(from_))
-    return write_array(self, v.reshape(self._data.shape), "UniformBackward0")
+        RM.check_uniform_bounds(dt, lo, hi)
+    v = uniform_values(_gen(generator), self._data.size, dt, lo, hi)
+    return write_array(self, RM.placed(self._data, v), "UniformBackward0")
 
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -492,8 +500,8 @@ def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
     dt = _float_dtype(self._dtype, "normal_kernel_cpu")
-    v = normal_values(_gen(generator), self._data.size, dt, float(mean), float(std))
-    return write_array(self, v.reshape(self._data.shape), "NormalBackward0")
+    v = RM.normal_fill(_gen(generator), self._data, dt, float(mean), float(std))
+    return write_array(self, v, "NormalBackward0")
 
 
 def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
@@ -501,14 +509,22 @@ def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
     from .ops.inplace import check_inplace, write_array
 
     check_inplace(self)
+    a = self._data
     if isinstance(p, Tensor):
-        prob = np.broadcast_to(p._data, self._data.shape).reshape(-1)
+        # p is broadcast to self and read alongside it, in self's memory order
+        RM.check_expand(p, a.shape)
+        order = None if a.size == 0 else memory_order(a)
+        prob = read_in_memory_order(np.broadcast_to(p._data, a.shape), order)
+        RM.check_probs(prob)
         u = _gen(generator)._uniform(prob.size, D.float64 if p._dtype is D.float64
                                      else D.float32)
         draws = u < prob.astype(u.dtype)
     else:
-        draws = bernoulli(self, p, generator=generator)._data.reshape(-1) != 0
-    return write_array(self, draws.reshape(self._data.shape), "BernoulliBackward2")
+        p = float(p)
+        if not 0 <= p <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
+        draws = _gen(generator)._uniform(a.size, D.float64) < p
+    return write_array(self, RM.placed(a, draws), "BernoulliBackward2")
 
 
 def random_(self: Tensor, from_=0, to=None, *, generator=None) -> Tensor:
@@ -520,7 +536,7 @@ def random_(self: Tensor, from_=0, to=None, *, generator=None) -> Tensor:
     if to is None:
         from_, to = 0, from_
     v = random_from_to(_gen(generator), self._data.size, int(from_), int(to), self._dtype)
-    return write_array(self, v.reshape(self._data.shape), name)
+    return write_array(self, RM.placed(self._data, v), name)
 
 
 METHODS = {"uniform_": uniform_, "normal_": normal_, "bernoulli_": bernoulli_,

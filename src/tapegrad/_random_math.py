@@ -132,6 +132,34 @@ def normal_fill_f64(u: np.ndarray, mean: float, std: float) -> np.ndarray:
     return out.reshape(-1)
 
 
+def to_dtype(v: np.ndarray, dt: D.dtype) -> np.ndarray:
+    """double results as dtype dt (to half through float, as c10::Half converts a double)."""
+    if dt is D.float16:
+        return v.astype(_f32).astype(np.float16)
+    return v.astype(dt.np)
+
+
+def uniform_values(gen, n: int, dt: D.dtype, lo: float, hi: float) -> np.ndarray:
+    """n samples of uniform_(lo, hi) of dtype dt: u * (hi - lo) + lo (one rounding) over the
+    uniforms u of dt's precision (float16: float32 ones, the result rounded to half), with
+    bounds and difference in that precision; a result that rounds to hi is replaced by lo,
+    keeping the interval half-open. Complex: 2n samples of the real dtype, as (re, im) pairs."""
+    if dt.category == D.COMPLEX:
+        real = D.float32 if dt is D.complex64 else D.float64
+        return uniform_values(gen, 2 * n, real, lo, hi).view(dt.np)
+    if dt is D.float64:
+        from ._creation_range import _fma
+
+        v = _fma(gen._uniform(n, dt), hi - lo, lo)
+        top, low = hi, lo
+    else:
+        lo32, hi32 = _f32(lo), _f32(hi)
+        v = _fma32(gen._uniform(n, D.float32), _f32(hi32 - lo32), lo32).astype(dt.np)
+        top, low = dt.np.type(hi), dt.np.type(lo)
+    v[v == top] = low
+    return v
+
+
 def normal_values(gen, n: int, dt: D.dtype, mean: float = 0.0,
                   std: float = 1.0) -> np.ndarray:
     """n normal samples of dtype dt as PyTorch's normal_ kernel draws them."""
@@ -159,7 +187,7 @@ def normal_values(gen, n: int, dt: D.dtype, mean: float = 0.0,
         if n % 16:
             out[n - 16:] = fill(gen._uniform(16, dt), mean, std).astype(dt.np)
         return out
-    return _normal_scalar(gen, n, mean, std).astype(dt.np)
+    return to_dtype(_normal_scalar(gen, n, mean, std), dt)
 
 
 def _normal_scalar(gen, n: int, mean: float, std: float) -> np.ndarray:
@@ -213,3 +241,76 @@ def random_from_to(gen, n: int, low: int, high: int, dt: D.dtype) -> np.ndarray:
     # (word % range) + from in uint64 arithmetic (wrapping), read as int64
     vals = (words % np.uint64(rng)) + np.uint64(low % (1 << 64))
     return vals.view(np.int64).astype(dt.np)
+
+
+# --- layout and argument checks shared by the fills -------------------------------------------
+def placed(a: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """flat (values drawn one after another) as an array of a's shape, in a's memory order
+    (the order ATen's TensorIterator walks a tensor; see _creation.memory_order)."""
+    from ._creation import in_memory_order, memory_order
+
+    return in_memory_order(flat, a.shape, None if a.size == 0 else memory_order(a))
+
+
+def normal_fill(gen, a: np.ndarray, dt: D.dtype, mean: float, std: float) -> np.ndarray:
+    """normal_ of a tensor whose array is a: the 16-at-a-time kernel for a contiguous tensor
+    of 16 or more elements, otherwise one double sample at a time in memory order (complex:
+    over the real view, std / sqrt(2) per part, re and im adjacent)."""
+    n = a.size
+    if a.flags.c_contiguous and n >= (8 if dt.category == D.COMPLEX else 16):
+        return normal_values(gen, n, dt, mean, std).reshape(a.shape)
+    if dt.category == D.COMPLEX:
+        real = D.float32 if dt is D.complex64 else D.float64
+        z = to_dtype(_normal_scalar(gen, 2 * n, mean, std / math.sqrt(2)), real)
+        return placed(a, z.view(dt.np))
+    return placed(a, to_dtype(_normal_scalar(gen, n, mean, std), dt))
+
+
+_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double"}
+
+
+def check_uniform_bounds(dt: D.dtype, lo: float, hi: float) -> None:
+    """PyTorch's checks of uniform_'s bounds for the real dtype dt (nan fails them)."""
+    info = np.finfo(dt.np)
+    low, high = float(info.min), float(info.max)
+    for v, name in ((lo, "from"), (hi, "to")):
+        if not low <= v <= high:
+            raise RuntimeError(f"{name} is out of bounds for {dt._cname}")
+    if not lo <= hi:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                           f"from={lo:g} > to={hi:g}")
+    if not hi - lo <= high:
+        raise RuntimeError(
+            f"uniform_ expects to-from <= std::numeric_limits<{_TYPE_NAMES[dt.name]}>::max(), "
+            f"but found to={hi:g} and from={lo:g} which result in to-from to exceed the limit")
+
+
+def check_probs(prob: np.ndarray) -> None:
+    """Bernoulli probabilities must lie in [0, 1] (nan fails)."""
+    with np.errstate(invalid="ignore"):
+        ok = bool(np.all((prob >= 0) & (prob <= 1)))
+    if not ok:
+        raise RuntimeError(
+            "Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error "
+            "message be improved?  If so, please report an enhancement request to PyTorch.)"
+        )
+
+
+def check_expand(p, shape: tuple) -> None:
+    """expand(p, shape)'s checks for a tensor p (no leading dims are dropped)."""
+    from .ops.inplace import _shape_str
+
+    src = p._data.shape
+    if len(src) > len(shape):
+        raise RuntimeError(
+            f"expand(tapegrad.{p._dtype._legacy}{{{_shape_str(src)}}}, size={_shape_str(shape)}"
+            f"): the number of sizes provided ({len(shape)}) must be greater or equal to the "
+            f"number of dimensions in the tensor ({len(src)})")
+    off = len(shape) - len(src)
+    for i, s in enumerate(src):
+        t = shape[off + i]
+        if s != t and s != 1:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({t}) must match the existing size ({s}) at "
+                f"non-singleton dimension {off + i}.  Target sizes: {_shape_str(shape)}.  "
+                f"Tensor sizes: {_shape_str(src)}")

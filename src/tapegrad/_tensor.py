@@ -25,6 +25,7 @@ _state = grad_mode.state
 # Open inference_mode blocks in any thread (kept by grad_mode): while zero, making a tensor
 # skips the thread-local inference check entirely.
 _INFERENCE_OPEN = 0
+_FW_OPEN = False  # a forward-AD level is open (autograd/forward_ad.py)
 _ANOMALY = False  # anomaly mode (set by autograd.anomaly_mode): in-place changes record their site
 
 _NONLEAF_GRAD_WARNING = (
@@ -280,6 +281,15 @@ class Tensor(TensorConversions):
             record_inplace(vc)
 
     @property
+    def _fw_tangent(self):
+        """The forward-AD tangent at the open dual level, or None (for printing)."""
+        if not _FW_OPEN:
+            return None
+        from .autograd.forward_ad import tangent_of
+
+        return tangent_of(self)
+
+    @property
     def grad(self):
         if (
             self._grad_fn is not None
@@ -499,4 +509,8 @@ def _make(data: np.ndarray, grad_fn=None, requires_grad: bool = False) -> Tensor
     t._extra = None
     if _INFERENCE_OPEN and _state.inference:
         t._extra = {"inference": True}
+    if _FW_OPEN and grad_fn is not None:
+        from .autograd.forward_ad import note_output
+
+        note_output(t, grad_fn)
     return t

@@ -20,6 +20,7 @@ from .grad_mode import (
 from .gradcheck import gradcheck, gradgradcheck
 from .graph import Node
 from . import functional  # noqa: E402,I001
+from . import forward_ad  # noqa: E402,I001
 
 __all__ = [
     "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",

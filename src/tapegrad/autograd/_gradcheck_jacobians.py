@@ -103,24 +103,41 @@ def central(outa, outb, norm_v: float, eps, idx=None) -> list:
 
 
 # --- numerical Jacobians ------------------------------------------------------------------------
+def conj_wirtinger(ds_dx: list, ds_dy: list) -> list:
+    """ds/dx + i ds/dy for each output (None stays None): for a real output s of a complex input
+    z = x + iy, the gradient PyTorch's convention gives (2 ds/d conj(z))."""
+    from .grad_mode import no_grad
+
+    with no_grad():
+        return [None if a is None else a + b * 1j for a, b in zip(ds_dx, ds_dy)]
+
+
 def numerical_jacobian(func, inputs, pos: int, eps: float) -> list:
     """For input `pos`, one Jacobian per output of func: an array (input numel, output numel)
-    of the output's dtype for floating outputs, None for the others."""
+    of the output's dtype (the input's for a complex input) for floating outputs, None for the
+    others. A complex input's row is ds/dx + i ds/dy: its real and imaginary parts are
+    perturbed in turn (the outputs are then real: gradcheck splits complex ones)."""
     inp = inputs[pos]
+    cplx = inp._dtype.is_complex
     cols = []
     sample = None  # func's outputs once, for their kinds, dtypes and sizes
     with Perturbable(inp) as arr:
         n_in = arr.size
         for k in range(n_in):
             idx = np.unravel_index(k, arr.shape)
-            orig = arr[idx].copy()
-            arr[idx] = orig - eps
-            outa = call(func, inputs)
-            arr[idx] = orig + eps
-            outb = call(func, inputs)
-            arr[idx] = orig
-            cols.append(central(outa, outb, eps, eps, tuple(int(i) for i in idx)))
-            sample = outb
+            where = tuple(int(i) for i in idx)
+            col = None
+            for step in ((eps, 1j * eps) if cplx else (eps,)):
+                orig = arr[idx].copy()
+                arr[idx] = orig - step
+                outa = call(func, inputs)
+                arr[idx] = orig + step
+                outb = call(func, inputs)
+                arr[idx] = orig
+                d = central(outa, outb, eps, eps, where)
+                col = d if col is None else conj_wirtinger(col, d)
+                sample = outb
+            cols.append(col)
     if sample is None:
         sample = call(func, inputs)
     jacs = []
@@ -128,7 +145,7 @@ def numerical_jacobian(func, inputs, pos: int, eps: float) -> list:
         if not is_float_or_complex(o):
             jacs.append(None)
             continue
-        jac = np.zeros((n_in, o.numel()), dtype=o._data.dtype)
+        jac = np.zeros((n_in, o.numel()), dtype=inp._data.dtype if cplx else o._data.dtype)
         for k, col in enumerate(cols):
             jac[k] = col[j]._data
         jacs.append(jac)
@@ -188,6 +205,54 @@ def vjp_jacobians(inputs, output, v=None) -> tuple:
     j1, sizes_ok, types_ok = _vjp_rows(output, diff, grads_outs())
     j2, _, _ = _vjp_rows(output, diff, grads_outs())
     return j1, j2, sizes_ok, types_ok
+
+
+# --- complex inputs and outputs (see gradcheck's module notes) ----------------------------------
+def real_dtype(dt):
+    import tapegrad
+
+    return {tapegrad.complex64: tapegrad.float32, tapegrad.complex128: tapegrad.float64}.get(
+        dt, dt)
+
+
+def directional(func, inputs, inp, u, eps) -> list:
+    """One central difference of func's outputs along u (scaled by eps); for a complex input
+    u = (ur, ui) and the result is J_x ur + i J_y ui (see gradcheck's module notes)."""
+    parts = u if isinstance(u, tuple) else (u,)
+    res = None
+    for k, part in enumerate(parts):
+        with Perturbable(inp) as arr:
+            orig = arr.copy()
+            delta = (part.reshape(inp.shape) * eps)._data * (1j if k else 1)
+            arr[...] = orig - delta
+            outa = call(func, inputs)
+            arr[...] = orig + delta
+            outb = call(func, inputs)
+            arr[...] = orig
+        d = central(outa, outb, eps, eps)
+        res = d if res is None else conj_wirtinger(res, d)
+    return res
+
+
+def project(vj, u):
+    """(v^T J) . u, or for a complex input Re(v^T J) . ur + i Im(v^T J) . ui."""
+    if isinstance(u, tuple):
+        return wrap(vj.real.copy()).dot(u[0]) + wrap(vj.imag.copy()).dot(u[1]) * 1j
+    return wrap(vj).dot(u)
+
+
+def part_of_outputs(func, part: str):
+    """func with tapegrad.real or tapegrad.imag applied to its complex outputs."""
+    import tapegrad
+
+    take = tapegrad.real if part == "real" else tapegrad.imag
+    tensor = tensor_cls()
+
+    def part_fn(*args):
+        return tuple(take(o) if isinstance(o, tensor) and o._dtype.is_complex else o
+                     for o in as_tuple(func(*args)))
+
+    return part_fn
 
 
 # --- comparing ----------------------------------------------------------------------------------

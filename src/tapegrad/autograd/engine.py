@@ -11,12 +11,28 @@ back to it here, and cast to the input's dtype: no rule repeats that work.
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from sys import getrefcount as _getrefcount
 
+import numpy as np
+
+from .. import _dtype
 from . import anomaly_mode, grad_mode
+from . import forward_ad as _fwad
 from . import hooks as _hooks
-from .graph import AccumulateGrad, Node
+from .graph import FREED, AccumulateGrad, Node
 
 __all__ = ["run_backward"]
+
+_make = _Tensor = None  # from tapegrad._tensor, bound on first use (it imports this module)
+_FLOAT = _dtype.FLOAT
+_add_reduce = np.add.reduce
+
+
+def _bind() -> None:
+    global _make, _Tensor
+    from .. import _tensor
+
+    _make, _Tensor = _tensor._make, _tensor.Tensor
 
 
 def _size_str(shape) -> str:
@@ -69,10 +85,23 @@ def edge_of(t):
     return None, 0
 
 
-def _sum_to(g, shape, node, i):
-    """Undo broadcasting: sum g down to `shape`, or say which rule returned a wrong shape."""
-    gshape = g._data.shape
+def _sum_to(g, shape, node, i, state=None, plain: bool = False):
+    """Undo broadcasting: sum g down to `shape`, or say which rule returned a wrong shape.
+
+    With no graph to record (grad mode off, no forward-AD level) and a floating g, the sum is
+    taken in NumPy directly: the same reduction `sum_to_size` runs, without its op dispatch.
+    The result is then, as sum_to_size's, a view of the keepdim sum when leading dimensions
+    are dropped; with `plain` (nothing but the engine ever sees it) just the sum.
+    """
+    a = g._data
+    gshape = a.shape
     lead = len(gshape) - len(shape)
+    if (
+        plain and lead > 0 and gshape[lead:] == shape and not state.enabled
+        and _fwad._level is None and type(g) is _Tensor and g._dtype.category >= _FLOAT
+    ):  # the common case (a bias): only leading dims to sum, the result has the shape
+        r = _add_reduce(a, tuple(range(lead)), a.dtype)
+        return _make(r if type(r) is np.ndarray else np.asarray(r), None, False)
     ok = lead >= 0 and all(s == 1 or s == gs for s, gs in zip(shape, gshape[lead:]))
     if not ok:
         raise RuntimeError(
@@ -80,6 +109,22 @@ def _sum_to(g, shape, node, i):
             f"[{', '.join(str(s) for s in gshape)}] but expected shape compatible with "
             f"[{', '.join(str(s) for s in shape)}]"
         )
+    if (
+        state is not None and not state.enabled and _fwad._level is None
+        and type(g) is _Tensor and g._dtype.category >= _FLOAT
+    ):
+        ones = tuple(lead + k for k, s in enumerate(shape) if s == 1 and gshape[lead + k] != 1)
+        dims = tuple(range(lead)) + ones
+        if not dims:
+            return g
+        # ndarray.sum is this very reduction (np.add.reduce), as sum_to_size's sum runs it
+        r = _add_reduce(a, dims, a.dtype, None, True)
+        out = _make(r if type(r) is np.ndarray else np.asarray(r), None, False)
+        if not lead:
+            return out
+        if plain:
+            return _make(r.reshape(shape), None, False)
+        return out.view(shape)
     return g.sum_to_size(shape)
 
 
@@ -92,10 +137,14 @@ def _cast(g, dt):
     return g.to(dt)
 
 
-def _accumulate_into_leaf(t, g, create_graph: bool) -> None:
-    """AccumulateGrad: add g into t.grad (in place unless building a graph)."""
-    from .._tensor import _make
+def _accumulate_into_leaf(t, g, create_graph: bool, steal: bool = False) -> None:
+    """AccumulateGrad: add g into t.grad (in place unless building a graph).
 
+    With steal (the engine's own call, g held by one local variable there), a first gradient
+    that nothing else can reach becomes t.grad without a copy, as PyTorch steals its buffer.
+    """
+    if _make is None:
+        _bind()
     old = t._grad
     if old is None:
         # A gradient that records a graph is kept as it is (the engine never modifies those in
@@ -103,14 +152,58 @@ def _accumulate_into_leaf(t, g, create_graph: bool) -> None:
         # be the caller's grad_output or shared with another input.
         if create_graph and g._requires_grad:
             t._grad = g
-        else:
-            t._grad = _make(g._data.copy(), None, False)
+            return
+        a = g._data
+        if steal and not create_graph and type(a) is np.ndarray:
+            fl = a.flags  # memory of its own, writeable, in the layout a copy would have
+            if fl.owndata and fl.writeable and fl.c_contiguous:
+                t._grad = _make(a, None, False)
+                return
+        t._grad = _make(a.copy(), None, False)
     elif create_graph or old._requires_grad or not old._data.flags.writeable:
         t._grad = old + g
     else:
         old._data += g._data
         if old._vc is not None:
             old._vc.value += 1
+
+
+# --- stealing a gradient's buffer -----------------------------------------------------------
+# g's array may become a leaf's .grad without a copy only when no other object can reach its
+# memory: g itself is referenced by nothing but the engine's local variable (not the caller's
+# grad_output, not another node's buffer, not a hook or a capture), and its array by nothing
+# but g (no view of it, no other tensor or saved value around it). Reference counts depend on
+# the interpreter, so the counts of a probe tensor held exactly as the engine holds g (one
+# local variable of the calling function) are measured once and the engine compares with them.
+_SOLE: tuple | None = None
+
+
+def _counts(t, g, create_graph, steal):
+    """Reference counts of g and of its array, seen from inside a call made with g held by
+    one local variable of the caller (and by nothing else, for the probe)."""
+    a = g._data
+    return _getrefcount(g), _getrefcount(a)
+
+
+def _calibrate() -> tuple:
+    global _SOLE
+    probe = _make(np.empty(1, np.float32), None, False)  # held by this local only
+    _SOLE = _counts(None, probe, False, True)
+    return _SOLE
+
+
+def _add_grads(old, g, state):
+    """old + g, two gradients for one input (same shape and dtype once summed and cast);
+    in NumPy directly when no graph is recorded (the same np.add the + operator runs)."""
+    if (
+        not state.enabled and _fwad._level is None and type(old) is _Tensor
+        and type(g) is _Tensor and old._dtype is g._dtype
+    ):
+        a, b = old._data, g._data
+        if a.shape == b.shape:
+            r = a + b
+            return _make(r if type(r) is np.ndarray else np.asarray(r), None, False)
+    return old + g
 
 
 def run_backward(
@@ -128,6 +221,8 @@ def run_backward(
     in `inputs` if given). With accumulate=False (autograd.grad), the gradients reaching
     `inputs` are returned instead, in order, None for an input no path reaches.
     """
+    if _fwad._level is not None:
+        _fwad.flush()  # pending tangents read saved tensors that this pass may free
     # Edges where the backward pass starts, with their gradients.
     start = []
     for t, g in zip(roots, root_grads):
@@ -142,19 +237,14 @@ def run_backward(
     deps: dict[Node, int] = {}  # every node reached from a root through an edge
     root_nodes = {node for node, _, _ in start}
     stack = list(root_nodes)
-    get = deps.get
+    get, push, pop = deps.get, stack.append, stack.pop
     while stack:
-        node = stack.pop()
-        for nxt, _ in node._next:
-            if nxt is None:
-                continue
-            d = get(nxt)
-            if d is None:
-                deps[nxt] = 1
-                if nxt not in root_nodes:
-                    stack.append(nxt)
-            else:
+        for nxt, _ in pop()._next:
+            if nxt is not None:
+                d = get(nxt, 0)
                 deps[nxt] = d + 1
+                if not d and nxt not in root_nodes:
+                    push(nxt)
     seen = root_nodes.union(deps)
 
     # --- 2. captures and the part of the graph that leads to them ----------------------
@@ -199,10 +289,20 @@ def run_backward(
     if anomaly:
         outer_node = anomaly_mode.current_node()
         check_nan = anomaly_mode._check_nan
+    if _make is None:
+        _bind()
+    sole = _SOLE if _SOLE is not None else _calibrate()
     node = None
+    ready = None  # the one node the last one made ready while the heap was empty: next to run
     try:
-        while heap:
-            node = heappop(heap)[1]
+        while True:
+            if ready is not None:
+                node = ready
+                ready = None
+            elif heap:
+                node = heappop(heap)[1]
+            else:
+                break
             if anomaly:
                 anomaly_mode.set_current_node(node)  # the parent of nodes created meanwhile
             grads = buffers.pop(node)
@@ -219,12 +319,23 @@ def run_backward(
                 if skip:
                     continue
             if type(node) is AccumulateGrad:
+                var = node.variable
                 if node._pre_hooks is not None or node._hooks is not None or (
-                    node.variable._extra is not None
+                    var._extra is not None
                 ):  # a hook may be registered (on the node or on the leaf)
                     _hooks.run_accumulate_grad(node, grads, create_graph)
-                elif grads[0] is not None:
-                    _accumulate_into_leaf(node.variable, grads[0], create_graph)
+                else:
+                    g = grads[0]
+                    if g is not None:
+                        steal = False
+                        if not create_graph and var._grad is None and g._base is None:
+                            # g's buffer becomes var.grad if the engine holds the only
+                            # reference (the local g, once the buffer list is dropped)
+                            grads = outs = buf = old = None
+                            c = _counts(None, g, False, True)
+                            steal = c[0] <= sole[0] and c[1] <= sole[1]
+                        _accumulate_into_leaf(var, g, create_graph, steal)
+                        g = None
                 continue
             if node._pre_hooks is not None:
                 grads = _hooks.run_pre_hooks(node, grads)
@@ -250,7 +361,7 @@ def run_backward(
             if anomaly and check_nan:
                 anomaly_mode.check_nan(node, outs, nexts)
             if not retain_graph and node._saved:
-                node._release()
+                node._saved = FREED  # Node._release, inlined
             i = -1
             for (nxt, nr), g in zip(nexts, outs):
                 i += 1
@@ -259,7 +370,13 @@ def run_backward(
                 if g is not None:
                     shape, dt = node._in_meta[i]
                     if g._data.shape != shape:
-                        g = _sum_to(g, shape, node, i)
+                        if type(nxt) is AccumulateGrad and captures is None and (
+                            nxt._pre_hooks is None and nxt._hooks is None
+                            and nxt.variable._extra is None
+                        ):  # no hook sees it: summed without keeping the view structure
+                            g = _sum_to(g, shape, node, i, state, True)
+                        else:
+                            g = _sum_to(g, shape, node, i, state)
                     if g._dtype is not dt:
                         g = _cast(g, dt)
                     buf = buffers.get(nxt)
@@ -268,13 +385,21 @@ def run_backward(
                         buf[nr] = g
                     else:
                         old = buf[nr]
-                        buf[nr] = g if old is None else old + g
+                        buf[nr] = g if old is None else _add_grads(old, g, state)
                 elif nxt not in buffers:
                     buffers[nxt] = [None] * nxt.n_outputs
                 d = deps[nxt] - 1
                 deps[nxt] = d
                 if d == 0 and (wake is None or nxt in wake):
-                    heappush(heap, (-nxt._seq, nxt))
+                    # it would be popped next anyway when nothing else is ready
+                    if ready is None and not heap:
+                        ready = nxt
+                    else:
+                        heappush(heap, (-nxt._seq, nxt))
+                        if ready is not None:
+                            heappush(heap, (-ready._seq, ready))
+                            ready = None
+            g = outs = buf = old = None  # no stale reference keeps a gradient from being stolen
     except Exception:
         if anomaly and node is not None:
             anomaly_mode.report_error(node)

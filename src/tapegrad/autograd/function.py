@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
+from . import forward_ad as _fwad
 from . import grad_mode
 from .engine import edge_of
 from .graph import _FREED_MSG, FREED, Node, SavedTensor
@@ -177,7 +178,10 @@ class BackwardCFunction(Node, FunctionCtx):
 
     @property
     def saved_tensors(self) -> tuple:
-        """The tensors given to save_for_backward, checked against in-place changes."""
+        """The tensors given to save_for_backward, checked against in-place changes (inside
+        a forward-mode `jvp`, those given to save_for_forward)."""
+        if self.__dict__.get("_in_jvp"):
+            return tuple(getattr(self, "saved_for_forward", None) or ())
         saved = self._saved
         if saved is FREED:
             raise RuntimeError(_FREED_MSG)
@@ -389,8 +393,11 @@ def _apply(cls, setup: bool, args: tuple, kwargs: dict):
                 meta.append(None)
         ctx._next = tuple(edges)
         ctx._in_meta = tuple(meta)
+    tangents = _fwad.tangents_of(inputs) if _fwad._level is not None else None
     prev = _state.enabled
     _state.enabled = False
+    if tangents is not None:
+        _fwad._suspended += 1  # forward sees plain tensors; jvp below gives the tangents
     try:
         if setup:
             output = cls.forward(*args, **kwargs)
@@ -399,7 +406,12 @@ def _apply(cls, setup: bool, args: tuple, kwargs: dict):
             output = cls.forward(ctx, *args, **kwargs)
     finally:
         _state.enabled = prev
-    return _process_outputs(ctx, inputs, output, executable, setup)
+        if tangents is not None:
+            _fwad._suspended -= 1
+    result = _process_outputs(ctx, inputs, output, executable, setup)
+    if tangents is not None:
+        _fwad.custom_jvp(cls, ctx, inputs, tangents, result)
+    return result
 
 
 _NONE: frozenset = frozenset()

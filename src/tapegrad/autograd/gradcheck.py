@@ -10,6 +10,13 @@ random unit vectors u (per input) and v (per output), the numerical v . (J u), w
 central difference along u, against the analytical (v^T J) . u, with atol scaled by
 sum(u) * sum(v) (the matrix of atol entries, projected the same way).
 
+Complex numbers, as PyTorch checks them: a complex output is checked as two real functions,
+its imaginary part and then its real part. For a complex input z = x + iy the numerical row is
+ds/dx + i ds/dy (the real and imaginary parts perturbed in turn), which is what autograd
+returns under PyTorch's convention (2 ds/d conj(z) for real s); fast mode draws one vector for
+each part, u = (ur, ui), and compares Re(v^T J) . ur + i Im(v^T J) . ui with
+v . (J_x ur + i J_y ui), so that both Wirtinger derivatives are tested.
+
 >>> import tapegrad
 >>> x = tapegrad.tensor([0.5, -1.0], dtype=tapegrad.float64, requires_grad=True)
 >>> tapegrad.autograd.gradcheck(lambda t: (t * t).sin(), (x,))
@@ -25,15 +32,16 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ._gradcheck_jacobians import (
-    Perturbable,
     allclose,
     as_tuple,
-    call,
-    central,
     diff_inputs,
+    directional,
     mismatch_report,
     numerical_jacobian,
     numerical_jacobians,
+    part_of_outputs,
+    project,
+    real_dtype,
     tensor_cls,
     vjp_jacobians,
     wrap,
@@ -115,9 +123,14 @@ def _analytical_jacobian(inputs, output, nondet_tol: float, check_grad_dtypes: b
     return j1
 
 
-def _notallclose_msg(a, n, out_idx: int, in_idx: int) -> str:
+def _notallclose_msg(a, n, out_idx: int, in_idx: int, complex_indices=(),
+                     test_imag: bool = False) -> str:
+    prefix = ""
+    if out_idx in complex_indices:
+        part = "imaginary" if test_imag else "real"
+        prefix = f"While considering the {part} part of complex outputs only, "
     return (
-        f"Jacobian mismatch for output {out_idx:d} with respect to input {in_idx:d},\n"
+        f"{prefix}Jacobian mismatch for output {out_idx:d} with respect to input {in_idx:d},\n"
         f"numerical:{n}\nanalytical:{a}\n"
     )
 
@@ -159,7 +172,7 @@ def _output_positions(func_out, outputs) -> list:
 
 
 def _slow_check(func, func_out, inputs, outputs, eps, rtol, atol, check_grad_dtypes,
-                nondet_tol) -> None:
+                nondet_tol, complex_indices=(), test_imag=False) -> None:
     numerical = numerical_jacobians(func, inputs, eps)
     if not outputs:
         for per_out in numerical:
@@ -175,7 +188,7 @@ def _slow_check(func, func_out, inputs, outputs, eps, rtol, atol, check_grad_dty
             n = numerical[j][positions[i]]
             if not allclose(a, n, rtol, atol):
                 raise GradcheckError(
-                    _notallclose_msg(wrap(a), wrap(n), i, j)
+                    _notallclose_msg(wrap(a), wrap(n), i, j, complex_indices, test_imag)
                     + mismatch_report(a, n, rtol, atol, diff[j].shape, o.shape, j, i)
                 )
 
@@ -188,29 +201,24 @@ def _unit_vector(n: int, dt, generator):
 
 
 def _fast_check(func, func_out, inputs, outputs, eps, rtol, atol, check_grad_dtypes,
-                nondet_tol) -> None:
+                nondet_tol, complex_indices=(), test_imag=False) -> None:
     import tapegrad
 
     from .grad_mode import no_grad
 
     diff_pairs = diff_inputs(inputs)
     gen = tapegrad.Generator()  # a fresh generator: the user's random stream is left alone
-    all_u = [_unit_vector(t.numel(), t.dtype, gen) for _, t in diff_pairs]
+    all_u = []
+    for _, t in diff_pairs:  # (drawn in PyTorch's order: ur, then ui for a complex input)
+        ur = _unit_vector(t.numel(), real_dtype(t.dtype), gen)
+        all_u.append((ur, _unit_vector(t.numel(), real_dtype(t.dtype), gen))
+                     if t.dtype.is_complex else ur)
     all_v = [_unit_vector(o.numel(), o.dtype, gen) for o in outputs]
     positions = _output_positions(func_out, outputs)
 
     # numerical J u for each input: one central difference along u (scaled by eps)
-    numerical_ju = []
-    for (_, inp), u in zip(diff_pairs, all_u):
-        with Perturbable(inp) as arr:
-            orig = arr.copy()
-            delta = (u.reshape(inp.shape) * eps)._data
-            arr[...] = orig - delta
-            outa = call(func, inputs)
-            arr[...] = orig + delta
-            outb = call(func, inputs)
-            arr[...] = orig
-        numerical_ju.append(central(outa, outb, eps, eps))
+    numerical_ju = [directional(func, inputs, inp, u, eps)
+                    for (_, inp), u in zip(diff_pairs, all_u)]
     if not outputs:
         for jus in numerical_ju:
             for ju in jus:
@@ -222,14 +230,17 @@ def _fast_check(func, func_out, inputs, outputs, eps, rtol, atol, check_grad_dty
         analytical = []
         for o, v in zip(outputs, all_v):
             vjs = _analytical_jacobian(inputs, o, nondet_tol, check_grad_dtypes, v=v)
-            analytical.append([wrap(vj[:, 0]).dot(u) for vj, u in zip(vjs, all_u)])
+            analytical.append([project(vj[:, 0], u) for vj, u in zip(vjs, all_u)])
         for i, u in enumerate(all_u):
+            # atol projected like the Jacobians: times sum(u) sum(v), with sum(u) =
+            # sum(ur) + sum(ui) for a complex input
+            sum_u = sum(float(p.sum()) for p in u) if isinstance(u, tuple) else float(u.sum())
             for j, v in enumerate(all_v):
                 a, n = analytical[j][i], numerical[i][j]
-                tol = atol * float(u.sum()) * float(v.sum())
+                tol = atol * sum_u * float(v.sum())
                 if not allclose(a._data, n._data, rtol, tol):
                     raise GradcheckError(
-                        _notallclose_msg(a, n, j, i)
+                        _notallclose_msg(a, n, j, i, complex_indices, test_imag)
                         + _slow_mode_report(func, inputs, outputs, positions, i, j, rtol, atol,
                                             eps)
                     )
@@ -238,9 +249,12 @@ def _fast_check(func, func_out, inputs, outputs, eps, rtol, atol, check_grad_dty
 def _slow_mode_report(func, inputs, outputs, positions, in_idx, out_idx, rtol, atol, eps) -> str:
     """PyTorch's recomputation of the failing pair's Jacobians in slow mode, then tapegrad's
     list of the mismatching entries."""
+    from .grad_mode import enable_grad
+
     pos, inp = diff_inputs(inputs)[in_idx]
-    n = numerical_jacobian(func, inputs, pos, eps)[positions[out_idx]]
-    a = _analytical_jacobian(inputs, outputs[out_idx], math.inf, False)[in_idx]
+    with enable_grad():  # (called from under no_grad; func may differentiate, gradgradcheck)
+        n = numerical_jacobian(func, inputs, pos, eps)[positions[out_idx]]
+        a = _analytical_jacobian(inputs, outputs[out_idx], math.inf, False)[in_idx]
     max_diff = (wrap(n) - wrap(a)).abs().max()
     msg = (
         "\nThe above quantities relating the numerical and analytical jacobians are computed \n"
@@ -368,9 +382,10 @@ def gradcheck(
     """Check autograd's gradients of func at inputs against finite differences.
 
     Inputs that are floating tensors with requires_grad=True are checked (use float64: other
-    dtypes warn and usually fail). Returns True, or raises GradcheckError (False instead with
-    raise_exception=False). Forward-mode AD, batched gradients and complex inputs or outputs
-    are not supported yet (NotImplementedError).
+    dtypes warn and usually fail). Complex inputs and outputs are checked as PyTorch checks
+    them (see the module notes). Returns True, or raises GradcheckError (False instead with
+    raise_exception=False). Forward-mode AD and batched gradients are not supported yet
+    (NotImplementedError).
 
     >>> import tapegrad
     >>> x = tapegrad.tensor([1.0, 2.0], dtype=tapegrad.float64, requires_grad=True)
@@ -406,14 +421,21 @@ def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
                check_grad_dtypes, fast_mode, masked) -> bool:
     tupled = as_tuple(inputs)
     _check_inputs(tupled)
-    if any(t._dtype.is_complex for _, t in diff_inputs(tupled)):
-        raise _not_yet("a complex input")
     func_out = func(*tupled)
     outputs = _differentiable_outputs(func_out)
-    if any(o._dtype.is_complex for o in outputs):
-        raise _not_yet("a complex output")
     check = _fast_check if fast_mode else _slow_check
-    check(func, func_out, tupled, outputs, eps, rtol, atol, check_grad_dtypes, nondet_tol)
+    tensor = tensor_cls()
+    if any(isinstance(o, tensor) and o._dtype.is_complex for o in as_tuple(func_out)):
+        # each complex output is checked as two real functions: its imaginary part, then
+        # its real part
+        complex_indices = [i for i, o in enumerate(outputs) if o._dtype.is_complex]
+        for part, test_imag in (("imag", True), ("real", False)):
+            part_fn = part_of_outputs(func, part)
+            part_out = part_fn(*tupled)
+            check(part_fn, part_out, tupled, _differentiable_outputs(part_out), eps, rtol,
+                  atol, check_grad_dtypes, nondet_tol, complex_indices, test_imag)
+    else:
+        check(func, func_out, tupled, outputs, eps, rtol, atol, check_grad_dtypes, nondet_tol)
     _check_backward_mul_by_grad_output(outputs, tupled, masked)
     if check_undefined_grad:
         _check_undefined_grad(func, outputs, tupled)
@@ -431,9 +453,8 @@ def _random_grad_output(x, noncontiguous: bool):
     if noncontiguous:
         shape = (*shape[:-1], 2 * shape[-1])
     res = tapegrad.empty(shape, dtype=dt)
-    if dt.is_complex:
-        raise _not_yet("a complex output")
-    res.uniform_(-1, 1)
+    # a complex tensor's real pairs are drawn (real, imaginary, real, ...), as PyTorch's
+    (tapegrad.view_as_real(res) if dt.is_complex else res).uniform_(-1, 1)
     if noncontiguous:
         res = res[..., 1::2]
     return res.requires_grad_(True)

@@ -80,6 +80,17 @@ _PACK_INPLACE_MSG = (
 )
 
 
+_make = None  # tapegrad._tensor._make (bound on first use: that module imports this one)
+
+
+def _bind_make():
+    global _make
+    from .._tensor import _make as make
+
+    _make = make
+    return make
+
+
 class SavedTensor:
     """A tensor saved for backward, with the version it had when saved.
 
@@ -175,9 +186,8 @@ class SavedTensor:
             from .engine import modified_message
 
             raise RuntimeError(modified_message(self, node))
-        from .._tensor import _make
-
-        out = _make(data, node if self.requires_grad else None, self.requires_grad)
+        make = _make if _make is not None else _bind_make()
+        out = make(data, node if self.requires_grad else None, self.requires_grad)
         out._output_nr = self.output_nr
         out._vc = self.vc
         return out

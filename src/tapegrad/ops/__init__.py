@@ -59,8 +59,8 @@ def _bind() -> None:
     T.long, T.int, T.short, T.char = convert.long, convert.int_, convert.short, convert.char
     T.byte, T.bool, T.cfloat, T.cdouble = convert.byte, convert.bool_, convert.cfloat, \
         convert.cdouble
-    T.real = property(convert.real)
-    T.imag = property(convert.imag)
+    T.real = property(convert.real, convert.set_real)
+    T.imag = property(convert.imag, convert.set_imag)
     T.absolute = T.abs
     T.negative = T.neg
     T.__add__ = T.__radd__ = binary._add

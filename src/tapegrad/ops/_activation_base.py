@@ -21,6 +21,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.engine import edge_of
 from ..autograd.graph import Node, SavedTensor
+from . import _core
 from ._core import _state, as_tensor_arg, node2
 from ._inplace_nodes import renamed
 from .inplace import apply_inplace
@@ -145,7 +146,15 @@ def record(x: Tensor, r: np.ndarray, node_cls: type, params: tuple) -> Tensor:
         node._in_meta = ((x._data.shape, x._dtype),)
         node.params = params
         node._saved = (SavedTensor(x),)
+        if _core.fw_on:
+            _core._fw(node_cls, (x,), node)
         return _make(r, node, True)
+    if _core.fw_on:  # a forward-AD level is open: x may carry a tangent
+        node = _core.new_node(node_cls, (x,))
+        if node is not None:
+            node.params = params
+            node._saved = (SavedTensor(x),)
+            return _make(r, node, False)
     return _make(r, None, False)
 
 

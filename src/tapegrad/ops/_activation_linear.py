@@ -60,6 +60,8 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,  # noqa
         lo = min(max(int(min_val), info.min), info.max)
         hi = min(max(int(max_val), info.min), info.max)
         return _make(_hardtanh_np(a, lo, hi).astype(a.dtype))
+    if cat == D.COMPLEX:
+        raise NotImplementedError("clamp is not supported for complex types")
     x = float_input(x, "hardtanh_cpu")
     params = (min_val, max_val)
     return record(x, compute(_hardtanh_np, x._data, *params), HardtanhBackward0, params)

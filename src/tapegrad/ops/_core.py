@@ -158,15 +158,26 @@ def float_operand(x) -> np.ndarray:
     return a
 
 
+fw_on = False  # a forward-AD level is open (autograd/forward_ad.py sets this)
+
+
+def _fw(cls, inputs, node):
+    return note(node, inputs, cls)
+
+
+def note(node, inputs, cls):  # replaced by forward_ad.note_node when a level first opens
+    return node
+
+
 def new_node(cls, inputs):
     """A node of class cls over these inputs, or None when no graph is being recorded."""
     if not _state.enabled:
-        return None
+        return _fw(cls, inputs, None) if fw_on else None
     for t in inputs:
         if isinstance(t, Tensor) and t._requires_grad:
             break
     else:
-        return None
+        return _fw(cls, inputs, None) if fw_on else None
     node = cls()
     nxt = []
     meta = []
@@ -179,6 +190,8 @@ def new_node(cls, inputs):
             meta.append(None)
     node._next = tuple(nxt)
     node._in_meta = tuple(meta)
+    if fw_on:
+        return _fw(cls, inputs, node)
     return node
 
 
@@ -186,11 +199,11 @@ def node2(cls, x, y):
     """new_node for two operands (either may be a non-tensor), without building tuples
     when nothing is recorded: the common case of every binary op."""
     if not _state.enabled:
-        return None
+        return _fw(cls, (x, y), None) if fw_on else None
     xr = isinstance(x, Tensor) and x._requires_grad
     yr = isinstance(y, Tensor) and y._requires_grad
     if not (xr or yr):
-        return None
+        return _fw(cls, (x, y), None) if fw_on else None
     node = cls()
     if xr:
         ex = edge_of(x)
@@ -204,6 +217,8 @@ def node2(cls, x, y):
         ey, my = _NO_EDGE, None
     node._next = (ex, ey)
     node._in_meta = (mx, my)
+    if fw_on:
+        return _fw(cls, (x, y), node)
     return node
 
 
@@ -223,7 +238,12 @@ def wrap_view(arr, base: Tensor, node=None) -> Tensor:
     out = wrap(arr, node)
     if not _state.enabled:
         # remembered so that a recorded in-place change of this view can be refused
-        out._extra = {"no_grad_view": True}
+        ex = out._extra
+        if ex is None:
+            out._extra = {"no_grad_view": True}
+        else:  # forward-AD state may be there; "inference" is decided by the base below
+            ex.pop("inference", None)
+            ex["no_grad_view"] = True
         if base._requires_grad and not _state.inference:
             out._requires_grad = True
     if base._extra is not None and base._extra.get("inference"):

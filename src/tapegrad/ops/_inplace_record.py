@@ -54,13 +54,42 @@ def _addresses(a: np.ndarray) -> np.ndarray:
     return out
 
 
+REAL_OF_COMPLEX, COMPLEX_OF_REAL = 1, 2
+
+
+def pairs_kind(root: np.ndarray, view: np.ndarray) -> int:
+    """0 for a view of root's own dtype; REAL_OF_COMPLEX for a real view (view_as_real, .real,
+    .imag) of complex storage, whose positions index root's real pairs (shape root.shape +
+    (2,)); COMPLEX_OF_REAL for view_as_complex of real storage, whose positions have a last
+    axis of 2 (each element's real and imaginary part in root)."""
+    if view.itemsize == root.itemsize:
+        return 0
+    if root.dtype.kind == "c" and view.dtype.kind == "f" and 2 * view.itemsize == root.itemsize:
+        return REAL_OF_COMPLEX
+    if root.dtype.kind == "f" and view.dtype.kind == "c" and view.itemsize == 2 * root.itemsize:
+        return COMPLEX_OF_REAL
+    raise NotImplementedError(
+        "in-place changes of a view with another dtype than its base (view(dtype)) are not yet "
+        "supported in a graph"
+    )
+
+
+def _pairs(a: np.ndarray) -> np.ndarray:
+    return a[..., None].view(np.dtype(f"f{a.itemsize // 2}"))
+
+
+def _complex_of(a: np.ndarray) -> np.ndarray:
+    return a.view(np.dtype(f"c{a.itemsize * 2}"))[..., 0]
+
+
 def view_positions(root: np.ndarray, view: np.ndarray) -> np.ndarray:
-    """For each element of view, the flat C-order index of the same memory in root."""
-    if view.itemsize != root.itemsize:
-        raise NotImplementedError(
-            "in-place changes of a view with another dtype than its base (view_as_real, "
-            ".real/.imag of complex tensors, view(dtype)) are not yet supported in a graph"
-        )
+    """For each element of view, the flat C-order index of the same memory in root (see
+    pairs_kind for views of another dtype)."""
+    kind = pairs_kind(root, view)
+    if kind == REAL_OF_COMPLEX:
+        root = _pairs(root)
+    elif kind == COMPLEX_OF_REAL:
+        view = _pairs(view)
     isz = root.itemsize
     r0 = root.__array_interface__["data"][0]
     if root.flags.c_contiguous:
@@ -85,11 +114,13 @@ def positions_in_root(t: Tensor) -> np.ndarray:
 
 # --- the nodes -------------------------------------------------------------------------------
 class AsStridedBackward0(Node):
-    """out = base's elements at flat positions pos (a view re-read from its base).
+    """out = base's elements at flat positions pos (a view re-read from its base; see
+    pairs_kind for views of another dtype, where a complex tensor's gradient is the complex
+    view of its real pairs' gradient, PyTorch's convention).
 
     vjp: scatter-add g back to those positions of a zero tensor of base's shape."""
 
-    __slots__ = ("pos", "base_shape")
+    __slots__ = ("pos", "base_shape", "pairs")
 
     def vjp(self, g):
         from .. import ops
@@ -97,30 +128,50 @@ class AsStridedBackward0(Node):
 
         shape, dt = self._in_meta[0]
         n = int(np.prod(shape, dtype=np.int64))
-        z = zeros(n, dtype=g.dtype)
         idx = _make(self.pos.reshape(-1))
+        if self.pairs == REAL_OF_COMPLEX:
+            z = zeros(2 * n, dtype=g.dtype)
+            return ops.view_as_complex(
+                ops.index_add(z, 0, idx, g.reshape(-1)).reshape(tuple(shape) + (2,)))
+        if self.pairs == COMPLEX_OF_REAL:
+            g = ops.complex_views.as_pairs(g)
+        z = zeros(n, dtype=g.dtype)
         return ops.index_add(z, 0, idx, g.reshape(-1)).reshape(shape)
 
 
 class CopySlices(Node):
-    """base_new = base_old with the elements at pos replaced by r (see the module notes)."""
+    """base_new = base_old with the elements at pos replaced by r (see the module notes).
 
-    __slots__ = ("pos",)
+    For a view of another dtype (pairs, see pairs_kind) the gradients pass through the real
+    pairs: under PyTorch's convention a complex tensor's gradient is the complex view of its
+    pairs' gradient."""
+
+    __slots__ = ("pos", "pairs")
 
     def vjp(self, g):
         from .. import ops
 
         idx = _make(self.pos.reshape(-1))
+        kind = self.pairs
+        if kind == REAL_OF_COMPLEX:
+            g = ops.complex_views.as_pairs(g)
         g_base = None
         if self._next[0][0] is not None:
             shape = g.shape
             g_base = g.reshape(-1).index_fill(0, idx, 0).reshape(shape)
-        g_r = ops.take(g, _make(self.pos)) if self._next[1][0] is not None else None
+            if kind == REAL_OF_COMPLEX:
+                g_base = ops.view_as_complex(g_base)
+        g_r = None
+        if self._next[1][0] is not None:
+            g_r = ops.take(g, _make(self.pos))
+            if kind == COMPLEX_OF_REAL:
+                g_r = ops.view_as_complex(g_r)
         return g_base, g_r
 
 
-def gather_node(base: Tensor, pos: np.ndarray):
-    """An AsStridedBackward0 node reading positions pos of base (None if base has no edge)."""
+def gather_node(base: Tensor, pos: np.ndarray, pairs: int = 0):
+    """An AsStridedBackward0 node reading positions pos of base (pairs: see pairs_kind; None
+    if base has no edge)."""
     edge = edge_of(base)
     if edge[0] is None:
         return None
@@ -129,6 +180,7 @@ def gather_node(base: Tensor, pos: np.ndarray):
     node._in_meta = ((base._data.shape, base._dtype),)
     node.pos = pos
     node.base_shape = base._data.shape
+    node.pairs = pairs
     return node
 
 
@@ -181,7 +233,8 @@ def _regenerate_views(root: Tensor, skip=None) -> None:
     for v in _live_views(root):
         if v is skip or (v._extra and v._extra.get("no_grad_view")):
             continue
-        _set_history(v, gather_node(root, view_positions(root._data, v._data)))
+        _set_history(v, gather_node(root, view_positions(root._data, v._data),
+                                    pairs_kind(root._data, v._data)))
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -237,9 +290,10 @@ def record(t: Tensor, compute, check=None) -> Tensor:
         _regenerate_views(t)
         return t
     pos = view_positions(b._data, t._data)
-    r = _record_region(b, pos, compute, check, lambda vals: _write(t._data, vals), t)
+    pairs = pairs_kind(b._data, t._data)
+    r = _record_region(b, pos, compute, check, lambda vals: _write(t._data, vals), t, pairs)
     _repoint_saved_output(r._grad_fn, r, t)
-    _set_history(t, gather_node(b, pos))
+    _set_history(t, gather_node(b, pos, pairs))
     return t
 
 
@@ -247,29 +301,42 @@ def record_region(t: Tensor, key, compute, check=None) -> Tensor:
     """t[key] = compute(t[key]) in the graph, for an index key whose elements are not a view
     (advanced indexing mixed with basic indexing): CopySlices on t's root."""
     root = root_of(t)
-    pos = positions_in_root(t)[key]
+    pairs = pairs_kind(root._data, t._data) if t._base is not None else 0
+    if pairs == COMPLEX_OF_REAL:  # (index the view's dims; each element's parts are adjacent)
+        pos = positions_in_root(t)[..., 0][key]
+        pos = pos[..., None] + np.arange(2, dtype=pos.dtype)
+    else:
+        pos = positions_in_root(t)[key]
+    target = _pairs(root._data) if pairs == REAL_OF_COMPLEX else root._data
 
     def write(vals):
         with np.errstate(all="ignore"):
-            flat = root._data.reshape(-1) if root._data.flags.c_contiguous else None
+            flat = target.reshape(-1) if target.flags.c_contiguous else None
+            if pairs == COMPLEX_OF_REAL:
+                vals = _pairs(np.ascontiguousarray(vals))
             if flat is not None:
                 flat[pos.reshape(-1)] = np.broadcast_to(vals, pos.shape).reshape(-1)
             else:
-                root._data.flat[pos.reshape(-1)] = np.broadcast_to(vals, pos.shape).reshape(-1)
+                target.flat[pos.reshape(-1)] = np.broadcast_to(vals, pos.shape).reshape(-1)
 
-    _record_region(root, pos, compute, check, write)
+    _record_region(root, pos, compute, check, write, None, pairs)
     return t
 
 
-def _record_region(b: Tensor, pos: np.ndarray, compute, check, write, skip=None) -> Tensor:
-    """b_new = CopySlices(b_old, compute(gather_pos(b_old))); returns the computed r."""
+def _record_region(b: Tensor, pos: np.ndarray, compute, check, write, skip=None,
+                   pairs: int = 0) -> Tensor:
+    """b_new = CopySlices(b_old, compute(gather_pos(b_old))); returns the computed r (pairs:
+    see pairs_kind)."""
     from .. import ops
 
+    src = _make(_pairs(b._data)) if pairs == REAL_OF_COMPLEX else b
     with grad_mode.no_grad():
-        old = ops.take(b, _make(pos)) if pos.size else _make(
-            np.empty(pos.shape, b._data.dtype))
-    g = gather_node(b, pos)
-    p = _make(old._data, g, g is not None)
+        old = ops.take(src, _make(pos)) if pos.size else _make(
+            np.empty(pos.shape, src._data.dtype))
+    g = gather_node(b, pos, pairs)
+    vals = _complex_of(np.ascontiguousarray(old._data)) if pairs == COMPLEX_OF_REAL \
+        else old._data
+    p = _make(vals, g, g is not None)
     r = compute(p)
     if check is not None:
         check(r)
@@ -277,6 +344,7 @@ def _record_region(b: Tensor, pos: np.ndarray, compute, check, write, skip=None)
     _bump(b)
     cs = CopySlices()
     cs.pos = pos
+    cs.pairs = pairs
     cs._next = (edge_of(b), edge_of(r) if r._requires_grad else (None, 0))
     cs._in_meta = ((b._data.shape, b._dtype),
                    (r._data.shape, r._dtype) if r._requires_grad else None)
@@ -291,10 +359,12 @@ def rebase_view(t: Tensor, node, output_nr: int) -> None:
     and every view of the base, t included, re-reads the base."""
     b = t._base
     pos = view_positions(b._data, t._data)
+    pairs = pairs_kind(b._data, t._data)
     cs = CopySlices()
     cs.pos = pos
+    cs.pairs = pairs
     cs._next = (edge_of(b), (node, output_nr))
     cs._in_meta = ((b._data.shape, b._dtype), (t._data.shape, t._dtype))
     _set_history(b, cs)
     _regenerate_views(b, t)
-    _set_history(t, gather_node(b, pos))
+    _set_history(t, gather_node(b, pos, pairs))

@@ -34,7 +34,7 @@ class RecomputeNode(Node):
             for x, need in zip(inputs, needs):
                 if x is None:
                     xs.append(None)
-                elif create:
+                elif create and (x._requires_grad or not need):
                     # an alias: never an ancestor of another input's alias
                     xs.append(x.view_as(x) if need else x)
                 else:

@@ -9,10 +9,14 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
+from ..autograd import grad_mode
 from ..autograd.graph import FREED, Node, SavedTensor
+from . import _core
 from ._core import binary_operands, check_broadcast, new_node, node2, save, wrap
 
 _ndarray = np.ndarray
+_state = grad_mode.state
+_INT, _FLOAT = D.INT, D.FLOAT
 _np_add, _np_sub = np.add, np.subtract
 _bool = D.bool
 
@@ -26,7 +30,17 @@ __all__ = [
 
 def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
     """Run np_fn on promoted operands; record node_cls over (x, y) when needed."""
-    xa, ya, dt = binary_operands(x, y)
+    if isinstance(x, Tensor):  # the fast cases of binary_operands, inline
+        dt = x._dtype
+        ty = type(y)
+        if (ty is float and dt.category >= _FLOAT) or (ty is int and dt.category >= _INT):
+            xa, ya = x._data, y
+        elif isinstance(y, Tensor) and y._dtype is dt:
+            xa, ya = x._data, y._data
+        else:
+            xa, ya, dt = binary_operands(x, y)
+    else:
+        xa, ya, dt = binary_operands(x, y)
     try:
         r = np_fn(xa, ya)
     except ValueError:
@@ -37,6 +51,8 @@ def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
     npd = dt.np
     if r.dtype is not npd and r.dtype != npd:
         r = r.astype(npd)
+    if not _state.enabled and not _core.fw_on:  # node2 would record nothing
+        return _make(r, None, False)
     node = node2(node_cls, x, y)
     if node is None:
         return _make(r, None, False)
@@ -48,7 +64,22 @@ def _binary(np_fn, node_cls, x, y, saved_x=True, saved_y=True):
 
 
 def _conj(t):
-    return t.conj() if isinstance(t, Tensor) and t._dtype.category == D.COMPLEX else t
+    if isinstance(t, Tensor):
+        return t.conj() if t._dtype.category == D.COMPLEX else t
+    # a Python (or NumPy) complex scalar factor is conjugated too
+    return t.conjugate() if isinstance(t, (complex, np.complexfloating)) else t
+
+
+def _refuse_complex(dt, kernel: str) -> None:
+    """PyTorch's refusal of a rounding or ordering kernel for complex numbers."""
+    if dt.category == D.COMPLEX:
+        raise NotImplementedError(f'"{kernel}_cpu" not implemented for \'{dt._short}\'')
+
+
+def _refuse_complex_clamp(*operands) -> None:
+    for t in operands:
+        if isinstance(t, Tensor) and t._dtype.category == D.COMPLEX:
+            raise NotImplementedError("clamp is not supported for complex types")
 
 
 # --- add / sub ----------------------------------------------------------------------------
@@ -80,7 +111,17 @@ class RsubBackward1(Node):
 
 
 def _add_like(x, y, alpha, node_cls, sign):
-    xa, ya, dt = binary_operands(x, y)
+    if isinstance(x, Tensor):  # the fast cases of binary_operands, inline
+        dt = x._dtype
+        ty = type(y)
+        if (ty is float and dt.category >= _FLOAT) or (ty is int and dt.category >= _INT):
+            xa, ya = x._data, y
+        elif isinstance(y, Tensor) and y._dtype is dt:
+            xa, ya = x._data, y._data
+        else:
+            xa, ya, dt = binary_operands(x, y)
+    else:
+        xa, ya, dt = binary_operands(x, y)
     if alpha != 1:
         if dt.category < D.FLOAT and isinstance(alpha, float):
             raise RuntimeError(
@@ -102,6 +143,8 @@ def _add_like(x, y, alpha, node_cls, sign):
     npd = dt.np
     if r.dtype is not npd and r.dtype != npd:
         r = r.astype(npd)
+    if not _state.enabled and not _core.fw_on:  # node2 would record nothing
+        return _make(r, None, False)
     node = node2(node_cls, x, y)
     if node is None:
         return _make(r, None, False)
@@ -225,9 +268,9 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
             raise
         if r.dtype != dt.np:
             r = r.astype(dt.np)
-        node = new_node(DivBackward0, (input, other))
+        node = node2(DivBackward0, input, other)  # (new_node's node, for two operands)
         if node is None:
-            return _maybe_out(_make(r, None, False), out)
+            return _make(r, None, False) if out is None else _maybe_out(_make(r), out)
         # input is needed only for other's gradient (kept then only, as PyTorch does)
         save(node, input if node._next[1][0] is not None else None, other)
         return _maybe_out(_make(r, node, True), out)
@@ -235,6 +278,7 @@ def div(input, other, *, rounding_mode=None, out=None):  # noqa: A002
         q = floor_divide(input, other)
     elif rounding_mode == "trunc":
         xa, ya, dt = binary_operands(input, other)
+        _refuse_complex(dt, "div_trunc")
         if dt.category < D.FLOAT:
             _check_int_zero(ya)
             # exact integer truncation, avoiding float rounding for big ints
@@ -294,6 +338,7 @@ def _check_int_zero(ya):
 def floor_divide(input, other, *, out=None):  # noqa: A002
     """Elementwise floor(input / other); integer inputs give integer results."""
     xa, ya, dt = binary_operands(input, other)
+    _refuse_complex(dt, "div_floor")
     if dt.category < D.FLOAT:
         _check_int_zero(ya)
     r = np.asarray(np.floor_divide(xa, ya))
@@ -304,6 +349,7 @@ def floor_divide(input, other, *, out=None):  # noqa: A002
 
 def rfloordiv(input, other):  # noqa: A002
     xa, ya, dt = binary_operands(other, input)
+    _refuse_complex(dt, "div_floor")
     if dt.category < D.FLOAT:
         _check_int_zero(ya)
     r = np.asarray(np.floor_divide(xa, ya)).astype(dt.np, copy=False)
@@ -331,6 +377,7 @@ class RemainderBackward1(Node):
 def remainder(input, other, *, out=None):  # noqa: A002
     """Python-style modulus: the result has the sign of the divisor."""
     xa, ya, dt = binary_operands(input, other)
+    _refuse_complex(dt, "remainder")
     if dt.category < D.FLOAT:
         _check_int_zero(ya)
     r = np.asarray(np.remainder(xa, ya))
@@ -347,6 +394,7 @@ def remainder(input, other, *, out=None):  # noqa: A002
 
 def rremainder(input, other):  # noqa: A002
     xa, ya, dt = binary_operands(other, input)
+    _refuse_complex(dt, "remainder")
     r = np.asarray(np.remainder(xa, ya)).astype(dt.np, copy=False)
     return _nondiff("remainder", r, other, input)
 
@@ -452,6 +500,8 @@ def maximum(input, other, *, out=None):  # noqa: A002
         raise TypeError(
             f"maximum(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
         )
+    if input._dtype.category == D.COMPLEX or other._dtype.category == D.COMPLEX:
+        raise RuntimeError("maximum not implemented for complex tensors.")
     return _maybe_out(_binary(np.maximum, MaximumBackward0, input, other), out)
 
 
@@ -461,6 +511,8 @@ def minimum(input, other, *, out=None):  # noqa: A002
         raise TypeError(
             f"minimum(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
         )
+    if input._dtype.category == D.COMPLEX or other._dtype.category == D.COMPLEX:
+        raise RuntimeError("minimum not implemented for complex tensors.")
     return _maybe_out(_binary(np.minimum, MinimumBackward0, input, other), out)
 
 
@@ -553,6 +605,7 @@ def clamp(input, min=None, max=None, *, out=None):  # noqa: A001,A002
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None"
                            .replace("torch.", "tapegrad."))
+    _refuse_complex_clamp(input, min, max)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         r = input
         with_no = __import__("tapegrad").no_grad
@@ -637,6 +690,7 @@ def _clamp_bound_tensor(input, bound, np_fn, node_cls):
 
 def clamp_min(input, min):  # noqa: A002
     """max(input, min) elementwise; min may be a number or a tensor."""
+    _refuse_complex_clamp(input, min)
     if isinstance(min, Tensor):
         return _clamp_bound_tensor(input, min, np.maximum, ClampMinBackward1)
     r = np.asarray(np.maximum(input._data, min))
@@ -650,6 +704,7 @@ def clamp_min(input, min):  # noqa: A002
 
 def clamp_max(input, max):  # noqa: A002
     """min(input, max) elementwise; max may be a number or a tensor."""
+    _refuse_complex_clamp(input, max)
     if isinstance(max, Tensor):
         return _clamp_bound_tensor(input, max, np.minimum, ClampMaxBackward1)
     r = np.asarray(np.minimum(input._data, max))

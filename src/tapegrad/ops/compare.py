@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ._core import as_tensor_arg, binary_operands, check_broadcast
+
+_COMPLEX = D.COMPLEX
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
            "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
@@ -13,9 +16,13 @@ __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "log
            "less", "less_equal", "not_equal"]
 
 
-def _cmp(np_fn):
+def _cmp(np_fn, ordered: str = ""):
+    """ordered: the kernel name of an ordering comparison, which complex numbers refuse."""
+
     def op(input, other, *, out=None):  # noqa: A002
-        xa, ya, _ = binary_operands(input, other)
+        xa, ya, dt = binary_operands(input, other)
+        if ordered and dt.category == _COMPLEX:
+            raise NotImplementedError(f'"{ordered}_cpu" not implemented for \'{dt._short}\'')
         try:
             r = np.asarray(np_fn(xa, ya))
         except ValueError:
@@ -35,10 +42,10 @@ def _cmp(np_fn):
 
 eq = _cmp(np.equal)
 ne = _cmp(np.not_equal)
-lt = _cmp(np.less)
-le = _cmp(np.less_equal)
-gt = _cmp(np.greater)
-ge = _cmp(np.greater_equal)
+lt = _cmp(np.less, "lt")
+le = _cmp(np.less_equal, "le")
+gt = _cmp(np.greater, "gt")
+ge = _cmp(np.greater_equal, "ge")
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 logical_and = _cmp(np.logical_and)
 logical_or = _cmp(np.logical_or)
@@ -49,7 +56,7 @@ def _bitwise(np_fn, name):
     def op(input, other):  # noqa: A002
         xa, ya, dt = binary_operands(input, other)
         if dt.category > 1:
-            raise RuntimeError(f'"{name}_cpu" not implemented for \'{dt._short}\'')
+            raise NotImplementedError(f'"{name}_cpu" not implemented for \'{dt._short}\'')
         try:
             r = np_fn(xa, ya)
         except ValueError:

@@ -105,16 +105,20 @@ def convolution_backward(g: Tensor, x, w, p, mask) -> tuple:
     xs = x._data.shape if isinstance(x, Tensor) else x
     ws = w._data.shape if isinstance(w, Tensor) else w
     gx = gw = gb = None
+    # complex: the adjoint of a bilinear map pairs g with the conjugated other operand
+    cplx = ga.dtype.kind == "c"
     if mask[0]:
+        wa = np.conj(w._data) if cplx else w._data
         if transposed:
-            gx = K.corr(ga, w._data, stride, padding, dilation, groups, xs[2:])
+            gx = K.corr(ga, wa, stride, padding, dilation, groups, xs[2:])
         else:
-            gx = K.corr_t(ga, w._data, stride, padding, dilation, groups, xs[2:])
+            gx = K.corr_t(ga, wa, stride, padding, dilation, groups, xs[2:])
     if mask[1]:
+        xa = np.conj(x._data) if cplx else x._data
         if transposed:
-            gw = K.corr_w(x._data, ga, stride, padding, dilation, groups, ws[2:])
+            gw = K.corr_w(xa, ga, stride, padding, dilation, groups, ws[2:])
         else:
-            gw = K.corr_w(ga, x._data, stride, padding, dilation, groups, ws[2:])
+            gw = K.corr_w(ga, xa, stride, padding, dilation, groups, ws[2:])
     if mask[2]:
         gb = ga.sum(axis=(0,) + tuple(range(2, ga.ndim)))
     node = new_node(ConvolutionBackwardBackward0, (g, x, w))

@@ -171,8 +171,18 @@ class CloneBackward0(Node):
 
 
 def clone(input: Tensor, *, memory_format=None) -> Tensor:  # noqa: A002
-    """A copy with its own storage, recorded in the graph (CloneBackward0)."""
-    return wrap(input._data.copy(), new_node(CloneBackward0, (input,)))
+    """A copy with its own storage, recorded in the graph (CloneBackward0); laid out in memory
+    as input is (empty_like's layout, which later in-place random fills walk), unless
+    memory_format is contiguous_format."""
+    a = input._data
+    if a.flags.c_contiguous or getattr(memory_format, "name", None) == "contiguous_format":
+        arr = a.copy()
+    else:
+        from .._creation import like_layout
+
+        arr = like_layout(input, input._dtype)
+        np.copyto(arr, a)
+    return wrap(arr, new_node(CloneBackward0, (input,)))
 
 
 def contiguous(input: Tensor, memory_format=None) -> Tensor:  # noqa: A002
@@ -190,37 +200,41 @@ class ConjBackward0(Node):
 
 
 def conj(input: Tensor) -> Tensor:  # noqa: A002
-    """Complex conjugate; real tensors are returned as they are."""
+    """Complex conjugate (marked, see is_conj); real tensors are returned as they are."""
     if input._dtype.category != D.COMPLEX:
         return input
-    return wrap(np.conj(input._data), new_node(ConjBackward0, (input,)))
+    from .complex_views import mark_conj
 
-
-class RealBackward0(Node):
-    __slots__ = ()
-
-    def vjp(self, g):
-        return g.to(self._in_meta[0][1])
-
-
-class ImagBackward0(Node):
-    __slots__ = ()
-
-    def vjp(self, g):
-        # d imag(z) pulls back to g * i under PyTorch's convention
-        return g.to(self._in_meta[0][1]) * 1j
+    return mark_conj(wrap(np.conj(input._data), new_node(ConjBackward0, (input,))))
 
 
 def real(input: Tensor) -> Tensor:  # noqa: A002
+    """The real part: a view (view_as_real(input)[..., 0]); real tensors are returned as is."""
     if input._dtype.category != D.COMPLEX:
         return input
-    return wrap(np.ascontiguousarray(input._data.real), new_node(RealBackward0, (input,)))
+    from .complex_views import real_part
+
+    return real_part(input, 0)
 
 
 def imag(input: Tensor) -> Tensor:  # noqa: A002
+    """The imaginary part of a complex tensor: a view (view_as_real(input)[..., 1])."""
     if input._dtype.category != D.COMPLEX:
         raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
-    return wrap(np.ascontiguousarray(input._data.imag), new_node(ImagBackward0, (input,)))
+    from .complex_views import real_part
+
+    return real_part(input, 1)
+
+
+def _set_part(k: int):
+    def setter(self, value) -> None:
+        (real(self) if k == 0 else imag(self)).copy_(
+            value if isinstance(value, Tensor) else _make(np.asarray(value)))
+
+    return setter
+
+
+set_real, set_imag = _set_part(0), _set_part(1)
 
 
 def _new(self, np_fill, fn, size, kw, dtype, requires_grad):

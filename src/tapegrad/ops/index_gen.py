@@ -112,6 +112,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,  # 
     (tensor([1, 2, 3]), tensor([1, 1, 2]))
     """
     a = input._data
+    _refuse_complex("unique", a, quoted_kernel=True)
     if dim is None:
         flat = a.reshape(-1)
         order = np.argsort(flat, kind="stable")
@@ -151,6 +152,7 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False,  # noqa: A00
     tensor([1, 2, 3, 1])
     """
     a = input._data
+    _refuse_complex("unique", a, quoted_kernel=True)
     if dim is None:
         flat = a.reshape(-1)
         change = flat[1:] != flat[:-1]
@@ -181,6 +183,16 @@ def _unique_method(self, sorted=True, return_inverse=False, return_counts=False,
 
 
 # --- bucketize / searchsorted -------------------------------------------------------------
+def _refuse_complex(kernel: str, a: np.ndarray, quoted_kernel: bool = False) -> None:
+    """PyTorch's refusal of an ordering kernel for complex values."""
+    if a.dtype.kind == "c":
+        from .. import _dtype as D
+
+        name = kernel if quoted_kernel else kernel + "_cpu"
+        raise NotImplementedError(
+            f'"{name}" not implemented for \'{D.from_numpy_dtype(a.dtype)._short}\'')
+
+
 def _values(x) -> tuple:
     """(array, was a scalar) of a searched input."""
     if isinstance(x, Tensor):
@@ -191,6 +203,7 @@ def _values(x) -> tuple:
 
 
 def _search(seq: np.ndarray, v: np.ndarray, right: bool, out_int32: bool) -> Tensor:
+    _refuse_complex("searchsorted_out", v if v.dtype.kind == "c" else seq)
     side = "right" if right else "left"
     dt = np.int32 if out_int32 else np.int64
     if seq.ndim == 1:

@@ -21,8 +21,10 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
+from ..autograd import forward_ad as _fwad
 from ..autograd import grad_mode
 from ..autograd.grad_mode import no_grad
+from . import _core
 from ._inplace_nodes import const_op, copy_op, fill_op, index_put_op, renamed, zero_op
 from ._inplace_record import _set_history as set_history
 from ._inplace_record import record, record_region
@@ -62,6 +64,8 @@ def check_inplace(t: Tensor, *others) -> bool:
     ex = t._extra
     if ex and ex.get("inference") and not _state.inference:
         raise RuntimeError(_INFERENCE_MSG)
+    if _core.fw_on:
+        _fwad.flush()  # tangents not computed yet may need t's current values
     if not _state.enabled:
         return False
     if not t._requires_grad:
@@ -100,6 +104,14 @@ def apply_inplace(t: Tensor, fn, args=(), kwargs=None, cname: bool = False) -> T
     """t = fn(t, *args, **kwargs), written into t's storage; recorded in the graph when
     check_inplace says so."""
     kwargs = kwargs or {}
+    if _core.fw_on and not _fwad._suspended and _fwad.has_dual(t, args, kwargs):
+        # forward AD: the tangent follows
+        return _fwad.inplace(t, lambda: _apply_inplace(t, fn, args, kwargs, cname),
+                             lambda: fn(t, *args, **kwargs))
+    return _apply_inplace(t, fn, args, kwargs, cname)
+
+
+def _apply_inplace(t: Tensor, fn, args, kwargs, cname: bool) -> Tensor:
     if not check_inplace(t, *args, *kwargs.values()):
         with no_grad():
             r = fn(t, *args, **kwargs)
@@ -206,13 +218,54 @@ def copy_out(out: Tensor, res: Tensor) -> Tensor:
     return write_result(out, res)
 
 
+_FAST_UFUNC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
+def _fast_update(t: Tensor, ufunc, other, kwargs) -> bool:
+    """t = ufunc(t, other * alpha) written straight into t's storage when nothing can differ
+    from the general path: no graph is recorded (no_grad, no forward-AD level), t is a plain
+    writeable floating tensor, and other is a Python number or a tensor of t's dtype and shape.
+    The arithmetic is the out-of-place op's own (same NumPy calls, same order), so the values
+    are identical; whether it ran is returned."""
+    if _state.enabled or _core.fw_on or t._extra is not None:
+        return False
+    dt = t._dtype
+    if dt.category < D.FLOAT:
+        return False
+    if isinstance(other, Tensor):
+        if other._dtype is not dt or other._data.shape != t._data.shape:
+            return False
+        y = other._data
+    elif type(other) is float or type(other) is int:
+        y = other
+    else:
+        return False
+    if kwargs:
+        alpha = kwargs.get("alpha", 1)
+        if len(kwargs) != 1 or (type(alpha) is not float and type(alpha) is not int) or (
+            ufunc is not np.add and ufunc is not np.subtract
+        ):
+            return False
+        if alpha != 1:
+            y = y * alpha
+    a = t._data
+    if not a.flags.writeable:
+        return False
+    ufunc(a, y, out=a)
+    t._bump_version()
+    return True
+
+
 def _inplace_binary(op_name):
     cname_msg = op_name.startswith("clamp")
+    fast = _FAST_UFUNC.get(op_name)
 
     def op(self, other, *args, **kwargs):
         if isinstance(other, Tensor) and other._data.shape != self._data.shape:
             _check_broadcast_into(self._data.shape, other._data.shape)
         _check_overlap(self, other)
+        if fast is not None and not args and _fast_update(self, fast, other, kwargs):
+            return self
         from .. import ops
 
         return apply_inplace(self, getattr(ops, op_name), (other, *args), kwargs, cname_msg)
@@ -251,6 +304,19 @@ INPLACE["multiply_"] = INPLACE["mul_"]
 INPLACE["divide_"] = INPLACE["true_divide_"] = INPLACE["div_"]
 INPLACE["clip_"] = INPLACE["clamp_"]
 INPLACE["negative_"] = INPLACE["neg_"]
+
+
+def _refusing_complex(op):
+    def abs_(self, *args, **kwargs):
+        if self._dtype.category == D.COMPLEX:  # |z| is real: it cannot be stored back in z
+            raise RuntimeError("In-place abs is not supported for complex tensors.")
+        return op(self, *args, **kwargs)
+
+    abs_.__name__, abs_.__qualname__, abs_.__doc__ = op.__name__, op.__qualname__, op.__doc__
+    return abs_
+
+
+INPLACE["abs_"] = _refusing_complex(INPLACE["abs_"])
 INPLACE["absolute_"] = INPLACE["abs_"]
 
 
@@ -261,6 +327,8 @@ def zero_(self: Tensor) -> Tensor:
     >>> tapegrad.ones(2).zero_()
     tensor([0., 0.])
     """
+    if _core.fw_on and not _fwad._suspended and _fwad.has_dual(self):
+        return _fwad.inplace(self, lambda: zero_(self), lambda: None)
     if check_inplace(self):
         return record(self, zero_op, lambda r: _check_writeable(self._data))
     _check_writeable(self._data)
@@ -300,6 +368,8 @@ def fill_(self: Tensor, value) -> Tensor:
     >>> tapegrad.zeros(2).fill_(3)
     tensor([3., 3.])
     """
+    if _core.fw_on and not _fwad._suspended and _fwad.has_dual(self, value):
+        return _fwad.inplace(self, lambda: fill_(self, value), lambda: _fwad.value_as(self, value))
     rec = check_inplace(self, value)
     v = _fill_value(value, self._dtype, "fill_", self._data.size)
     if rec:
@@ -314,6 +384,9 @@ def fill_(self: Tensor, value) -> Tensor:
 
 def copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
     """Copy src's values (broadcast, cast to self's dtype) into self."""
+    if _core.fw_on and not _fwad._suspended and _fwad.has_dual(self, src):
+        return _fwad.inplace(self, lambda: copy_(self, src, non_blocking),
+                             lambda: _fwad.value_as(self, src))
     rec = check_inplace(self, src)
     if isinstance(src, Tensor):
         sa = src._data
@@ -380,6 +453,8 @@ def setitem(self: Tensor, index, value) -> None:
     """self[index] = value, for tensors outside the graph (PyTorch's checks and messages)."""
     from .indexing import normalize_index
 
+    if _core.fw_on and not _fwad._suspended and _fwad.has_dual(self, value):
+        return _fwad.setitem(self, index, value, lambda: setitem(self, index, value))
     if _state.enabled and self._requires_grad and self._grad_fn is None and self._base is None:
         raise RuntimeError(_VIEW_LEAF_MSG if _makes_view(index) else _LEAF_MSG)
     rec = check_inplace(self, value)

@@ -24,6 +24,7 @@ from .. import return_types as rt
 from .._tensor import Tensor
 from ..autograd import grad_mode
 from ..autograd.graph import Node, SavedTensor
+from . import _core
 from ._core import new_node, wrap
 from ._linalg_util import (
     check_float,
@@ -65,7 +66,8 @@ def _wrap_outputs(node, *arrays) -> tuple:
 
 
 def _needs_grad(A: Tensor) -> bool:
-    return A._requires_grad and grad_mode.state.enabled
+    # (while a forward-AD level is open, new_node decides: A may carry a tangent)
+    return (A._requires_grad and grad_mode.state.enabled) or _core.fw_on
 
 
 # --- qr ------------------------------------------------------------------------------------

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd.graph import Node
+from ..autograd.graph import Node, SavedTensor
 from ._core import new_node, save, wrap
-from .matmul import _h, matmul, mm
+from .matmul import matmul, mm, mm_grads
+from .shape import t as _t
 
 __all__ = ["bilinear"]
 FUNCTIONAL = ["linear", "bilinear"]
@@ -39,13 +40,10 @@ class AddmmBackward0(Node):
         nb, n1, n2 = self._next
         a, b = self.alpha, self.beta
         gb = (g if b == 1 else g * b) if nb[0] is not None else None
-        g1 = g2 = None
-        if n1[0] is not None:
-            g1 = mm(g, _h(m2))
-            g1 = g1 if a == 1 else g1 * a
-        if n2[0] is not None:
-            g2 = mm(_h(m1), g)
-            g2 = g2 if a == 1 else g2 * a
+        g1, g2 = mm_grads(g, m1, m2, n1[0] is not None, n2[0] is not None)
+        if a != 1:
+            g1 = None if g1 is None else g1 * a
+            g2 = None if g2 is None else g2 * a
         return gb, g1, g2
 
 
@@ -61,22 +59,27 @@ def _addmm(bias: Tensor, m1: Tensor, m2: Tensor, beta=1, alpha=1) -> Tensor:
     if m1._dtype is not m2._dtype:
         raise RuntimeError("mat1 and mat2 must have the same dtype, but got "
                            f"{m1._dtype._short} and {m2._dtype._short}")
-    target = (a.shape[0], b.shape[1])
-    for k in range(1, min(c.ndim, 2) + 1):  # from the last dim, as expand checks
-        if c.shape[-k] != 1 and c.shape[-k] != target[-k]:
-            raise RuntimeError(
-                f"The expanded size of the tensor ({target[-k]}) must match the existing size "
-                f"({c.shape[-k]}) at non-singleton dimension {2 - k}.  Target sizes: "
-                f"[{', '.join(map(str, target))}].  Tensor sizes: "
-                f"[{', '.join(map(str, c.shape))}]")
+    cs = c.shape
+    if len(cs) != 1 or cs[0] != b.shape[1]:  # (the usual bias of out_features broadcasts)
+        target = (a.shape[0], b.shape[1])
+        for k in range(1, min(c.ndim, 2) + 1):  # from the last dim, as expand checks
+            if cs[-k] != 1 and cs[-k] != target[-k]:
+                raise RuntimeError(
+                    f"The expanded size of the tensor ({target[-k]}) must match the existing "
+                    f"size ({cs[-k]}) at non-singleton dimension {2 - k}.  Target sizes: "
+                    f"[{', '.join(map(str, target))}].  Tensor sizes: "
+                    f"[{', '.join(map(str, cs))}]")
     prod = a @ b
     if alpha != 1:
         prod = prod * alpha
-    out = prod + (c if beta == 1 else c * beta)
+    if beta == 1 and len(cs) <= 2 and prod.dtype == c.dtype:
+        out = np.add(prod, c, out=prod)  # prod is a new array: the same sum, no second one
+    else:
+        out = prod + (c if beta == 1 else c * beta)
     node = new_node(AddmmBackward0, (bias, m1, m2))
     if node is not None:
         node.alpha, node.beta = alpha, beta
-        save(node, m1, m2)
+        node._saved = (SavedTensor(m1), SavedTensor(m2))  # save(node, m1, m2)
     return wrap(np.ascontiguousarray(out), node)
 
 
@@ -93,8 +96,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if xd == 0 or wd == 0:
         raise RuntimeError(
             f"both arguments to linear need to be at least 1D, but they are {xd}D and {wd}D")
-    wt = weight.t()
+    wt = _t(weight)
     if bias is not None:
+        if xd == 2 and wd == 2:
+            return _addmm(bias, input, wt)
         contiguous = input._data.flags.c_contiguous
         fused = xd == 2 or (contiguous and (xd == 3 or bias._data.ndim == 1))
         if fused and wd != 2:

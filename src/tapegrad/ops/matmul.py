@@ -18,14 +18,17 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._tensor import Tensor, _make
+from ..autograd import grad_mode
 from ..autograd.graph import Node
+from . import _core
 from ._core import new_node, save, wrap
 from .shape import UnsafeViewBackward0, expand, permute, squeeze, transpose, unsqueeze
 
 __all__ = ["matmul", "mm", "bmm", "mv", "dot", "outer", "ger", "vdot", "adjoint"]
 
-_COMPLEX = D.COMPLEX
+_COMPLEX, _FLOAT = D.COMPLEX, D.FLOAT
+_state = grad_mode.state
 
 
 def _h(t: Tensor) -> Tensor:
@@ -48,6 +51,27 @@ def _dims(shape) -> str:
 
 
 # --- mm ----------------------------------------------------------------------------------
+def mm_grads(g: Tensor, x: Tensor, y: Tensor, need_x: bool, need_y: bool) -> tuple:
+    """The gradients of out = x @ y (2-D): gx = g @ y^H, gy = x^H @ g (None where not needed).
+
+    When no graph is recorded (grad mode off, no forward-AD level) and all three are real
+    floating tensors of one dtype with matching shapes, the products are taken in NumPy
+    directly: the very arrays mm(g, _h(y)) and mm(_h(x), g) compute, without their dispatch.
+    Anything else (complex, mixed dtypes, a shape a hook changed) goes through mm, which
+    raises its own messages."""
+    dt = g._dtype
+    if not _state.enabled and not _core.fw_on and dt.category == _FLOAT and (
+        x._dtype is dt and y._dtype is dt
+    ):
+        ga, xa, ya = g._data, x._data, y._data
+        if ga.ndim == 2 and xa.ndim == 2 and ya.ndim == 2 and (
+            ga.shape[0] == xa.shape[0] and ga.shape[1] == ya.shape[1]
+        ):
+            return (_make(ga @ ya.T, None, False) if need_x else None,
+                    _make(xa.T @ ga, None, False) if need_y else None)
+    return (mm(g, _h(y)) if need_x else None, mm(_h(x), g) if need_y else None)
+
+
 class MmBackward0(Node):
     __slots__ = ()
     _saved_names = ("self", "mat2")
@@ -57,9 +81,7 @@ class MmBackward0(Node):
     def vjp(self, g):
         x, y = self.saved_tensors()
         nx, ny = self._next
-        gx = mm(g, _h(y)) if nx[0] is not None else None
-        gy = mm(_h(x), g) if ny[0] is not None else None
-        return gx, gy
+        return mm_grads(g, x, y, nx[0] is not None, ny[0] is not None)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002

@@ -157,15 +157,12 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:  # noqa: A002
 
 # --- gumbel_softmax ------------------------------------------------------------------------
 def _exponential(like: Tensor) -> Tensor:
-    """Standard exponential samples shaped like `like`, from tapegrad's generator."""
-    from .._creation import empty_like
+    """Standard exponential samples of like's shape and dtype, drawn as PyTorch draws the
+    Gumbel noise: exponential_() of a new contiguous tensor (row-major order, whatever like's
+    layout)."""
+    from .._creation import empty
 
-    e = empty_like(like)
-    if hasattr(e, "exponential_"):
-        return e.exponential_()
-    # Fallback until Tensor.exponential_ exists: inverse CDF of uniform draws (the right
-    # distribution, not PyTorch's exact stream).
-    return -(1 - e.uniform_()).log()
+    return empty(like.shape, dtype=like.dtype).exponential_()
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10,

@@ -181,15 +181,6 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 _SELU_ALPHA = 1.7580993408473766  # alpha * lambda of SELU: the value alpha dropout drops to
 
 
-def _memory_order(a: np.ndarray) -> list | None:
-    """The axes of a from outermost to innermost in memory, when a is a permuted view of a
-    C-contiguous block (None when a is C-contiguous itself or not such a view)."""
-    if a.ndim < 2 or a.flags.c_contiguous:
-        return None
-    order = sorted(range(a.ndim), key=lambda d: -a.strides[d])
-    return order if np.transpose(a, order).flags.c_contiguous else None
-
-
 def dropout_impl(input: Tensor, p: float, train: bool, feature: bool = False,  # noqa: A002
                  alpha: bool = False) -> Tensor:
     """ATen's _dropout_impl: input * mask / (1 - p) with mask ~ Bernoulli(1 - p) (one draw per
@@ -210,14 +201,14 @@ def dropout_impl(input: Tensor, p: float, train: bool, feature: bool = False,  #
     if feature:
         shape = shape[:2] + (1,) * (len(shape) - 2)
     npd = input._data.dtype.type
-    # ATen draws the noise into empty_like(input), which keeps the memory layout of a dense
-    # permuted input (e.g. a transpose): the stream then fills it in memory order
-    order = None if feature else _memory_order(input._data)
-    if order is None:
+    # ATen draws the noise into empty_like(input), which keeps input's memory layout (see
+    # _creation.like_layout): bernoulli_ then fills it in that memory order
+    if feature:
         noise = _make(np.empty(shape, dtype=npd)).bernoulli_(1 - p)._data
     else:
-        noise = _make(np.empty([shape[d] for d in order], dtype=npd)).bernoulli_(1 - p)._data
-        noise = np.transpose(noise, np.argsort(order))
+        from .._creation import like_layout
+
+        noise = _make(like_layout(input, input._dtype)).bernoulli_(1 - p)._data
     if alpha:
         a = 1.0 / math.sqrt((_SELU_ALPHA * _SELU_ALPHA * p + 1) * (1 - p))
         b = _make((noise - 1) * npd(_SELU_ALPHA * a) + npd(_SELU_ALPHA * a * p))

@@ -223,7 +223,8 @@ def _amax_like(name, input, dim, keepdim, np_fn, node_cls):
     input = as_tensor_arg(input)  # noqa: A001
     a = input._data
     if input._dtype.category == D.COMPLEX:
-        raise RuntimeError(f"{name}(): does not support complex input")
+        kernel = "max_values" if name == "amax" else "min_values"
+        raise NotImplementedError(f'"{kernel}_cpu" not implemented for \'{input._dtype._short}\'')
     if isinstance(dim, _int_types):
         dim = (dim,)
     dims = reduce_dims(dim, a.ndim)

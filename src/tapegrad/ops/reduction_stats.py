@@ -242,7 +242,7 @@ class LogsumexpBackward0(Node):
         shape = self._in_meta[0][0]
         g = restore_dims(g, shape, self.dims, self.keepdim)
         out = restore_dims(out, shape, self.dims, self.keepdim)
-        return g * (x - out).exp()
+        return g * (x - out).exp().conj()  # (conjugated for complex x, PyTorch's convention)
 
 
 def logsumexp(input, dim, keepdim: bool = False, *, out=None) -> Tensor:  # noqa: A002
@@ -323,7 +323,7 @@ class ProdBackward0(Node):
             return g
         if x._dtype is not out._dtype:
             x = x.to(out._dtype)
-        return g * _prod_others(x, out, None)
+        return g * _prod_others(x, out, None).conj()  # (conj: a no-op for real x)
 
 
 class ProdBackward1(Node):
@@ -338,7 +338,7 @@ class ProdBackward1(Node):
         if not self.keepdim:
             g = g.unsqueeze(self.dim)
             out = out.unsqueeze(self.dim)
-        return g * _prod_others(x, out, self.dim)
+        return g * _prod_others(x, out, self.dim).conj()
 
 
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002

@@ -13,6 +13,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.engine import edge_of
 from ..autograd.graph import FREED, Node, SavedTensor
+from . import _core
 from ._core import _state, as_tensor_arg, node2
 
 __all__: list[str] = []  # the ops themselves are exported through UNARY
@@ -81,6 +82,8 @@ def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_
             node = node_cls()
             node._next = (edge_of(x),)
             node._in_meta = ((a.shape, x._dtype),)
+            if _core.fw_on:
+                _core._fw(node_cls, (x,), node)
             res = _make(r, node, True)
             if saves == "x":
                 node._saved = (SavedTensor(x),)
@@ -90,6 +93,8 @@ def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_
                 node._saved = (SavedTensor(x), SavedTensor(res, True))
             else:
                 node._saved = ()
+        elif _core.fw_on and lin is not None:
+            res = _fw_unary(node_cls, x, a, r, saves)
         else:
             res = _make(r, None, False)
         if out is not None:
@@ -105,15 +110,35 @@ def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_
     return op
 
 
+def _fw_unary(node_cls, x, a, r, saves):
+    """The result of an elementwise op that records no backward graph while a forward-AD
+    level is open: it gets a forward-only node when x carries a tangent."""
+    node = _core.new_node(node_cls, (x,))
+    res = _make(r, node, node is not None)
+    if node is not None:
+        saved = []
+        if saves in ("x", "both"):
+            saved.append(SavedTensor(x))
+        if saves in ("out", "both"):
+            saved.append(SavedTensor(res, True))
+        node._saved = tuple(saved)
+    return res
+
+
 def _zeros(g, x, out):
     return g.new_zeros(g.shape)
 
 
 def _relu_np(a):
+    if a.dtype.kind == "c":
+        raise NotImplementedError("clamp is not supported for complex types")
     return np.maximum(a, 0, dtype=a.dtype) if a.dtype != np.bool_ else a.copy()
 
 
 def _sign_np(a):
+    if a.dtype.kind == "c":
+        raise NotImplementedError("Unlike NumPy, tapegrad.sign is not intended to support "
+                                  "complex numbers. Please use tapegrad.sgn instead.")
     return np.sign(a) if a.dtype != np.bool_ else a.copy()
 
 
@@ -121,7 +146,19 @@ def _sgn_np(a):
     if np.iscomplexobj(a):
         m = np.abs(a)
         return np.where(m == 0, 0, a / np.where(m == 0, 1, m)).astype(a.dtype)
-    return _sign_np(a)
+    return np.sign(a) if a.dtype != np.bool_ else a.copy()
+
+
+def _sgn_lin(v, x, out):
+    # sgn is piecewise constant on the reals (zero derivative). For complex z, sgn z = z / |z|
+    # is not holomorphic: its derivative along v is P v = (v - sgn Re(conj(sgn) v)) / |z|
+    # (0 at z = 0, where PyTorch masks it). P is its own adjoint for the real inner product
+    # Re(conj(a) b), so the gradient of a real loss is P g: the vjp applies P to g directly
+    # (no conjugate wrapping), and the jvp is P t.
+    if x._dtype.category != D.COMPLEX:
+        return v.new_zeros(v.shape)
+    a = x.abs()
+    return ((v - out * (out.conj() * v).real) / a).masked_fill(a == 0, 0)
 
 
 def _rsqrt_np(a):
@@ -155,21 +192,22 @@ def _abs_np(a):
 
 
 class TanhBackwardBackward0(Node):
-    # f(g, y) = g (1 - y^2): df/dg = 1 - y^2, df/dy = -2 g y
+    # f(g, y) = g (1 - y^2): df/dg = 1 - y^2, df/dy = -2 g y (conjugated for complex values,
+    # PyTorch's convention; conj is free on real tensors)
     __slots__ = ()
 
     def vjp(self, gg):
         g, y = self.saved_tensors()
-        return tanh_backward(gg, y), -2 * gg * g * y
+        return tanh_backward(gg, y.conj()), -2 * gg * (g * y).conj()
 
 
 class SigmoidBackwardBackward0(Node):
-    # f(g, y) = g y (1 - y): df/dg = y (1 - y), df/dy = g (1 - 2 y)
+    # f(g, y) = g y (1 - y): df/dg = y (1 - y), df/dy = g (1 - 2 y) (conjugated for complex)
     __slots__ = ()
 
     def vjp(self, gg):
         g, y = self.saved_tensors()
-        return sigmoid_backward(gg, y), gg * g * (1 - 2 * y)
+        return sigmoid_backward(gg, y.conj()), gg * (g * (1 - 2 * y)).conj()
 
 
 class ThresholdBackwardBackward0(Node):
@@ -219,7 +257,8 @@ abs = declare_unary("abs", _abs_np, "AbsBackward0",  # noqa: A001
                     lambda g, x, out: g * x.sgn(), "x", True)
 # sign and sgn are piecewise constant: their gradient is zero everywhere.
 sign = declare_unary("sign", _sign_np, "SignBackward0", _zeros, "none", True)
-sgn = declare_unary("sgn", _sgn_np, "SgnBackward0", _zeros, "none", True)
+sgn = declare_unary("sgn", _sgn_np, "SgnBackward0", _sgn_lin, "both", True)
+sgn.node_class.vjp = lambda self, g: _sgn_lin(g, *self._operands())
 exp = declare_unary("exp", np.exp, "ExpBackward0", lambda g, x, out: g * out, "out")
 log = declare_unary("log", np.log, "LogBackward0", lambda g, x, out: g / x, "x")
 log1p = declare_unary("log1p", np.log1p, "Log1PBackward0", lambda g, x, out: g / (x + 1), "x")

@@ -58,8 +58,12 @@ sinh = declare_unary("sinh", np.sinh, "SinhBackward0", lambda g, x, out: g * x.c
 cosh = declare_unary("cosh", np.cosh, "CoshBackward0", lambda g, x, out: g * x.sinh(), "x")
 asinh = declare_unary("asinh", np.arcsinh, "AsinhBackward0",
                       lambda g, x, out: g * (x * x + 1).rsqrt(), "x")
+# (complex z: the principal branch's derivative is 1/(sqrt(z - 1) sqrt(z + 1)), which is not
+# 1/sqrt(z^2 - 1) off the real line)
 acosh = declare_unary("acosh", np.arccosh, "AcoshBackward0",
-                      lambda g, x, out: g * (x * x - 1).rsqrt(), "x")
+                      lambda g, x, out: g * ((x - 1).rsqrt() * (x + 1).rsqrt()
+                                             if x._dtype.is_complex else (x * x - 1).rsqrt()),
+                      "x")
 atanh = declare_unary("atanh", np.arctanh, "AtanhBackward0",
                       lambda g, x, out: g / (1 - x * x), "x")
 arcsin, arccos, arctan = asin, acos, atan
