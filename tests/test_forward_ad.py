@@ -222,3 +222,22 @@ def test_tangent_of_a_saved_output_survives_backward():
         y.sum().backward()
         t = _unpack(tapegrad, y)[1]
     np.testing.assert_allclose(t.detach().numpy(), np.exp([0.5, 1.0]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["elu", "gelu", "softplus", "silu", "leaky_relu", "celu",
+                                  "selu", "mish", "logsigmoid", "hardswish", "tanh", "sigmoid",
+                                  "relu", "hardtanh", "softsign", "tanhshrink"])
+def test_forward_over_reverse_through_activations(name):
+    # the tangent of a gradient runs through each activation's derivative op (its own jvp)
+    def prog(m):
+        rng = np.random.default_rng(3)
+        f = getattr(m.nn.functional, name)
+        w = m.tensor(rng.standard_normal(6) * 2, requires_grad=True)
+        v = m.tensor(rng.standard_normal(6))
+        with fw(m).dual_level():
+            wd = fw(m).make_dual(w, v)
+            loss = (f(wd * 1.5) ** 2).sum()
+            (g,) = m.autograd.grad(loss, w, create_graph=True)
+            return g.detach(), _unpack(m, g)[1].detach()
+
+    both(prog, atol=1e-10, rtol=1e-8)

@@ -255,8 +255,17 @@ def note_node(node, inputs, make):
     x0 = inputs[0] if inputs else None
     src = x0._data if tans and tans[0] is not None else None
     _info[node] = _Fw(tuple(tans), fw_only, grad_mode.state.enabled, src)
+    if len(_pending) >= 4096:  # most were computed when a later op read them: keep the rest
+        _pending[:] = [r for r in _pending if _is_pending(r())]
     _pending.append(weakref.ref(node))
     return node
+
+
+def _is_pending(node) -> bool:
+    if node is None:
+        return False
+    info = _info.get(node)
+    return info is not None and info.result is None
 
 
 def note_output(t, node) -> None:

@@ -51,6 +51,11 @@ class ActNode(Node):
         (x,) = self.saved_tensors()
         return self.derivative(g, x, *self.params)
 
+    def jvp(self, t):
+        # an elementwise f has a diagonal Jacobian: J t = t * f'(x), the same fused op
+        (x,) = self.saved_tensors()
+        return self.derivative(t, x, *self.params)
+
     def __getattr__(self, name: str):
         if name == "_saved_self":
             return self.saved_tensors()[0]
@@ -84,6 +89,15 @@ class DerivNode(Node):
             else:
                 grad_x = gg * g * second(x, *params)
         return grad_g, grad_x
+
+    def jvp(self, tg, tx):
+        # h(g, x) = g f'(x): dh = tg f'(x) + tx g f''(x)
+        g, x = self.saved_tensors()
+        r = self.op(tg, x, *self.params) if tg is not None else None
+        if tx is not None and self.second is not None:
+            r2 = tx * g * self.second(x, *self.params)
+            r = r2 if r is None else r + r2
+        return r if r is not None else x.new_zeros(x.shape)
 
 
 def derivative_op(node_name: str, np_fn, second=None):
