@@ -283,17 +283,62 @@ def test_flag_assertions():
                                                   check_batched_grad=True))
 
 
-@pytest.mark.parametrize("kwargs, what", [
-    ({"check_forward_ad": True}, "check_forward_ad=True"),
-    ({"check_batched_grad": True}, "check_batched_grad=True"),
-    ({"check_forward_ad": True, "check_backward_ad": False}, "check_forward_ad=True"),
-])
-def test_not_yet_supported_flags(kwargs, what):
-    with pytest.raises(NotImplementedError, match=re.escape(what) + ".*not yet supported"):
-        tapegrad.autograd.gradcheck(lambda a: a.exp(), _y(tapegrad), **kwargs)
-    with pytest.raises(NotImplementedError, match="not yet supported"):
-        tapegrad.autograd.gradgradcheck(lambda a: a.exp(), _y(tapegrad),
-                                        check_fwd_over_rev=True)
+@pytest.mark.parametrize("fast_mode", [False, True])
+def test_check_forward_ad(fast_mode):
+    pytest.importorskip("torch")
+
+    def prog(m):
+        x = m.tensor([[0.5, -1.2, 2.0], [0.3, 0.7, -0.4]], dtype=m.float64, requires_grad=True)
+        w = m.tensor([1.5, -0.5, 0.25], dtype=m.float64, requires_grad=True)
+        fns = [lambda a, b: (a * b).exp().sum(1), lambda a, b: (a @ b.sin(), a.tanh()),
+               lambda a, b: m.nn.functional.softmax(a + b, 1)]
+        return [m.autograd.gradcheck(f, (x, w), check_forward_ad=True, fast_mode=fast_mode)
+                for f in fns] + [
+            m.autograd.gradcheck(fns[0], (x, w), check_forward_ad=True,
+                                 check_backward_ad=False, fast_mode=fast_mode),
+            m.autograd.gradgradcheck(fns[1], (x, w), check_fwd_over_rev=True,
+                                     fast_mode=fast_mode)]
+
+    assert both(prog) == [True] * 5
+
+
+def test_check_forward_ad_catches_a_wrong_jvp():
+    torch = pytest.importorskip("torch")
+
+    def run(m):
+        class Cube(m.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_forward(x)
+                return x ** 3
+
+            @staticmethod
+            def jvp(ctx, t):
+                (x,) = ctx.saved_tensors
+                return 2 * x * x * t  # wrong: 3 x^2 t
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        x = m.tensor([0.5, 2.0], dtype=m.float64, requires_grad=True)
+        with pytest.raises(Exception) as e:
+            m.autograd.gradcheck(Cube.apply, x, check_forward_ad=True,
+                                 check_backward_ad=False)
+        return type(e.value).__name__, str(e.value)
+
+    ours, theirs = run(tapegrad), run(torch)
+    assert ours[0] == theirs[0] == "GradcheckError"
+    # the same message (tapegrad then lists the mismatching entries)
+    assert ours[1].startswith(theirs[1].replace("torch.", "tapegrad."))
+
+
+def test_not_yet_supported_flags():
+    z = tapegrad.tensor([1 + 1j], dtype=tapegrad.complex128, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="complex inputs.*not yet supported"):
+        tapegrad.autograd.gradcheck(lambda a: a.exp(), z, check_forward_ad=True)
+    with pytest.raises(NotImplementedError, match="check_batched_grad=True.*not yet supported"):
+        tapegrad.autograd.gradcheck(lambda a: a.exp(), _y(tapegrad), check_batched_grad=True)
 
 
 # (complex inputs and outputs: tests/test_complex_autograd.py)

@@ -404,13 +404,20 @@ def gradcheck(
         raise AssertionError(
             "Setting check_batched_forward_grad=True requires check_forward_ad to be True"
         )
-    if check_forward_ad:
-        raise _not_yet("check_forward_ad=True (tapegrad has no forward-mode AD yet)")
+    if check_forward_ad and any(
+            isinstance(t, tensor_cls()) and t.dtype.is_complex for t in as_tuple(inputs)):
+        raise _not_yet("check_forward_ad=True with complex inputs")
+    if check_batched_forward_grad:
+        raise _not_yet("check_batched_forward_grad=True")
     if check_batched_grad:
         raise _not_yet("check_batched_grad=True (tapegrad has no vmap yet)")
     try:
-        return _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-                          check_grad_dtypes, fast_mode, masked)
+        if check_backward_ad:
+            _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
+                       check_grad_dtypes, fast_mode, masked)
+        if check_forward_ad:
+            _forward_check(func, inputs, eps, rtol, atol)
+        return True
     except GradcheckError:
         if raise_exception:
             raise
@@ -440,6 +447,45 @@ def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
     if check_undefined_grad:
         _check_undefined_grad(func, outputs, tupled)
     return True
+
+
+def _forward_check(func, inputs, eps, rtol, atol) -> None:
+    """The Jacobian built column by column with forward-mode AD (one dual evaluation per input
+    element) against the numerical one (real inputs)."""
+    import tapegrad
+
+    from . import forward_ad as fwad
+
+    tupled = as_tuple(inputs)
+    _check_inputs(tupled)
+    func_out = func(*tupled)
+    outputs = _differentiable_outputs(func_out)
+    positions = _output_positions(func_out, outputs)
+    numerical = numerical_jacobians(func, tupled, eps)
+    pairs = diff_inputs(tupled)
+    for j, (pos, x) in enumerate(pairs):
+        n_in = x.numel()
+        cols = [np.zeros((n_in, o.numel()), dtype=o._data.dtype) for o in outputs]
+        for k in range(n_in):
+            with fwad.dual_level():
+                args = list(tupled)
+                for pos2, x2 in pairs:
+                    t = tapegrad.zeros_like(x2)
+                    if pos2 == pos:
+                        t.view(-1)[k] = 1
+                    args[pos2] = fwad.make_dual(x2.detach(), t)
+                outs = as_tuple(func(*args))
+                for i, p in enumerate(positions):
+                    tan = fwad.unpack_dual(outs[p]).tangent
+                    if tan is not None:
+                        cols[i][k] = tan.detach()._data.reshape(-1)
+        for i in range(len(outputs)):
+            a, n = cols[i], numerical[j][positions[i]]
+            if not allclose(a, n, rtol, atol):
+                raise GradcheckError(
+                    f"Jacobian computed with forward mode mismatch for output {i:d} with "
+                    f"respect to input {j:d},\nnumerical:{wrap(n)}\nanalytical:{wrap(a)}\n"
+                    + mismatch_report(a, n, rtol, atol, x.shape, outputs[i].shape, j, i))
 
 
 def _random_grad_output(x, noncontiguous: bool):
