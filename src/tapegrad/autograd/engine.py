@@ -19,7 +19,7 @@ from .. import _dtype
 from . import anomaly_mode, grad_mode
 from . import forward_ad as _fwad
 from . import hooks as _hooks
-from .graph import FREED, AccumulateGrad, Node
+from .graph import FREED, AccumulateGrad, Node, VersionCounter
 
 __all__ = ["run_backward"]
 
@@ -164,8 +164,10 @@ def _accumulate_into_leaf(t, g, create_graph: bool, steal: bool = False) -> None
         t._grad = old + g
     else:
         old._data += g._data
-        if old._vc is not None:
-            old._vc.value += 1
+        vc = old._vc  # an in-place change of .grad: its version moves on (as PyTorch's)
+        if vc is None:
+            vc = old._vc = VersionCounter()
+        vc.value += 1
 
 
 # --- stealing a gradient's buffer -----------------------------------------------------------
@@ -234,7 +236,7 @@ def run_backward(
         start.append((node, nr, g))
 
     # --- 1. discover the graph, counting incoming edges -------------------------------
-    deps: dict[Node, int] = {}  # every node reached from a root through an edge
+    deps: dict[Node, int] = {}  # every node seen: how many edges reach it
     root_nodes = {node for node, _, _ in start}
     stack = list(root_nodes)
     get, push, pop = deps.get, stack.append, stack.pop
@@ -245,7 +247,10 @@ def run_backward(
                 deps[nxt] = d + 1
                 if not d and nxt not in root_nodes:
                     push(nxt)
-    seen = root_nodes.union(deps)
+    for node in root_nodes:  # a root no edge reaches is seen too, with no dependency
+        if node not in deps:
+            deps[node] = 0
+    seen = deps  # (only asked `node in seen`)
 
     # --- 2. captures and the part of the graph that leads to them ----------------------
     captures = None  # (node, nr) -> indexes in inputs

@@ -274,6 +274,7 @@ class Node:
         return register_node_prehook(self, fn)
 
     def _release(self) -> None:
+        # (run_backward does the same inline: a subclass must not override this)
         if self._saved:
             self._saved = FREED
 

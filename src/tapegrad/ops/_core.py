@@ -16,7 +16,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd import grad_mode
 from ..autograd.engine import edge_of
-from ..autograd.graph import SavedTensor
+from ..autograd.graph import SavedTensor, VersionCounter
 from ._inplace_record import register_view
 
 _state = grad_mode.state
@@ -169,6 +169,34 @@ def note(node, inputs, cls):  # replaced by forward_ad.note_node when a level fi
     return node
 
 
+# (shape, dtype) records of node inputs, and the _in_meta tuples made of them, are
+# shared: each distinct one is made once, so a graph holds fewer objects for the garbage
+# collector to traverse (they hold only shapes and dtypes, never tensors or nodes).
+_METAS: dict = {}
+_IN_METAS: dict = {}
+
+
+def meta_of(t):
+    """t's (shape, dtype) record, one shared tuple per distinct pair."""
+    key = (t._data.shape, t._dtype)
+    m = _METAS.get(key)
+    if m is None:
+        if len(_METAS) >= 4096:
+            _METAS.clear()
+        m = _METAS[key] = key
+    return m
+
+
+def in_meta(*metas):
+    """The _in_meta tuple of these records (each from meta_of, or None), shared."""
+    m = _IN_METAS.get(metas)
+    if m is None:
+        if len(_IN_METAS) >= 4096:
+            _IN_METAS.clear()
+        m = _IN_METAS[metas] = metas
+    return m
+
+
 def new_node(cls, inputs):
     """A node of class cls over these inputs, or None when no graph is being recorded."""
     if not _state.enabled:
@@ -184,12 +212,12 @@ def new_node(cls, inputs):
     for t in inputs:
         if isinstance(t, Tensor) and t._requires_grad:
             nxt.append(edge_of(t))
-            meta.append((t._data.shape, t._dtype))
+            meta.append(meta_of(t))
         else:
             nxt.append((None, 0))
             meta.append(None)
     node._next = tuple(nxt)
-    node._in_meta = tuple(meta)
+    node._in_meta = in_meta(*meta)
     if fw_on:
         return _fw(cls, inputs, node)
     return node
@@ -207,16 +235,16 @@ def node2(cls, x, y):
     node = cls()
     if xr:
         ex = edge_of(x)
-        mx = (x._data.shape, x._dtype)
+        mx = meta_of(x)
     else:
         ex, mx = _NO_EDGE, None
     if yr:
         ey = edge_of(y)
-        my = (y._data.shape, y._dtype)
+        my = meta_of(y)
     else:
         ey, my = _NO_EDGE, None
     node._next = (ex, ey)
-    node._in_meta = (mx, my)
+    node._in_meta = in_meta(mx, my)
     if fw_on:
         return _fw(cls, (x, y), node)
     return node
@@ -252,8 +280,6 @@ def wrap_view(arr, base: Tensor, node=None) -> Tensor:
     root = base._base if base._base is not None else base
     vc = root._vc
     if vc is None:
-        from ..autograd.graph import VersionCounter
-
         vc = root._vc = VersionCounter()
     out._vc = vc
     out._base = root

@@ -122,12 +122,18 @@ def _add_like(x, y, alpha, node_cls, sign):
             xa, ya, dt = binary_operands(x, y)
     else:
         xa, ya, dt = binary_operands(x, y)
-    if alpha != 1:
-        if dt.category < D.FLOAT and isinstance(alpha, float):
+    if alpha != 1 or type(alpha) is not int:
+        if dt.category < D.FLOAT and isinstance(alpha, (float, complex)):
             raise RuntimeError(
                 "For integral input tensors, argument alpha must not be a floating point number."
             )
-        ya = ya * alpha
+        if dt.category < D.COMPLEX and isinstance(alpha, complex):
+            raise RuntimeError(
+                "For non-complex input tensors, argument alpha must not be a complex number.")
+        if isinstance(alpha, (bool, np.bool_)) and dt is not D.bool:
+            raise RuntimeError("Boolean alpha only supported for Boolean results.")
+        if alpha != 1:
+            ya = ya * alpha
     if dt is D.bool and sign < 0:
         raise RuntimeError(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd.graph import Node, SavedTensor
+from ..autograd.graph import FREED, Node, SavedTensor
 from ._core import new_node, save, wrap
 from .matmul import matmul, mm, mm_grads
 from .shape import t as _t
@@ -36,7 +36,10 @@ class AddmmBackward0(Node):
     __slots__ = ("alpha", "beta")
 
     def vjp(self, g):
-        m1, m2 = self.saved_tensors()
+        saved = self._saved
+        if saved is FREED:
+            self.saved_tensors()  # raises PyTorch's message
+        m1, m2 = saved[0].unpack(self), saved[1].unpack(self)  # (saved_tensors(), unrolled)
         nb, n1, n2 = self._next
         a, b = self.alpha, self.beta
         gb = (g if b == 1 else g * b) if nb[0] is not None else None

@@ -81,7 +81,7 @@ def declare_unary(name, np_fn, node_name, lin, saves="x", keeps_int=False, bool_
         if _state.enabled and x._requires_grad and lin is not None:
             node = node_cls()
             node._next = (edge_of(x),)
-            node._in_meta = ((a.shape, x._dtype),)
+            node._in_meta = _core.in_meta(_core.meta_of(x))  # a.shape is x's shape
             if _core.fw_on:
                 _core._fw(node_cls, (x,), node)
             res = _make(r, node, True)
