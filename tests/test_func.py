@@ -696,11 +696,6 @@ def test_stack_module_state_matches_torch():
 
 
 # --- API surface ----------------------------------------------------------------------------
-def test_vmap_is_not_supported_yet():
-    with pytest.raises(NotImplementedError, match="tapegrad.func.vmap is not yet supported"):
-        tapegrad.func.vmap(lambda x: x * 2)(tapegrad.ones(3))
-
-
 def test_wrappers_keep_the_function_name_and_signatures_match_torch():
     torch = pytest.importorskip("torch")
     import inspect

@@ -77,6 +77,7 @@ from . import optim  # noqa: E402
 from . import linalg  # noqa: E402
 from . import viz  # noqa: E402
 from . import func  # noqa: E402
+from .func import vmap  # noqa: E402,F401  (torch.vmap)
 from . import utils  # noqa: E402
 from . import special  # noqa: E402
 from .serialization import load, save  # noqa: E402

@@ -229,10 +229,13 @@ def grad(
             FutureWarning,
             stacklevel=2,
         )
-    if is_grads_batched:
-        raise NotImplementedError("tapegrad: is_grads_batched is not supported yet")
     given = _grads_tuple(grad_outputs, len(outs))
-    gouts = _make_grads(outs, given)
+    if is_grads_batched:  # dim 0 of each grad_output is a batch of cotangents
+        from ..func._batching_autograd import batched_make_grads, run_batched
+
+        gouts = batched_make_grads(outs, given)
+    else:
+        gouts = _make_grads(outs, given)
     if retain_graph is None:
         retain_graph = create_graph
     _check_roots(outs, given)
@@ -240,7 +243,11 @@ def grad(
         _check_input(t)
         if not t._requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    res = run_backward(outs, gouts, retain_graph, create_graph, inputs=ins, accumulate=False)
+    if is_grads_batched:
+        res = run_batched(run_backward, outs, gouts, retain_graph, create_graph, ins)
+    else:
+        res = run_backward(outs, gouts, retain_graph, create_graph, inputs=ins,
+                           accumulate=False)
     result = []
     for i, (t, g) in enumerate(zip(ins, res)):
         if g is None:

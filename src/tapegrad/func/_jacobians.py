@@ -4,7 +4,10 @@ jacrev builds the Jacobian a row at a time (one backward pass per output element
 column at a time (one Jacobian-vector product per input element, by the double-backward trick
 of `eager_transforms`); both give PyTorch's layout: out.shape + input.shape per (output, input)
 pair, in the pytree structures of the outputs and of the differentiated arguments. PyTorch
-batches the rows or columns with vmap; tapegrad loops, so `chunk_size` only gets validated.
+batches the rows or columns with vmap; tapegrad loops over them (its backward pass cannot
+run on batched cotangents), so `chunk_size` only gets validated. Inside vmap, the rows and
+columns are physical values batched at every vmap level (see _batching_autograd.py), so
+vmap(jacrev(f)) is one Jacobian per sample.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from .._tensor import Tensor
 from ..autograd import grad as _autograd_grad
 from ..autograd.grad_mode import enable_grad
+from ._batching_autograd import Batch
 from ._levels import (
     Level,
     check_argnums,
@@ -33,12 +37,6 @@ def stack(tensors: list, dim: int) -> Tensor:
     from .. import stack as _stack  # the public op (its home module may move)
 
     return _stack(tensors, dim)
-
-
-def _onehot(like: Tensor, k: int) -> Tensor:
-    e = like.new_zeros(like.nelement())
-    e[k] = 1
-    return e.view(like.shape)
 
 
 def _assemble(per_output: list, out_spec, primals_spec, argnums):
@@ -72,22 +70,22 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
         flat_output, out_spec = tree_flatten(output)
         check_real("jacrev", flat_output, False)
         flat_primals, primals_spec = tree_flatten(slice_args(args, argnums, as_tuple=True))
-        level, inner = pb.level, pb.inputs
+        level, inner, batch = pb.level, pb.inputs, pb.batch
         create = pb.outside
         per_output = []
-        for o in pb.outs:  # the outputs as recorded (with their graphs)
+        for o in pb.outs:  # the outputs as recorded (physical, with their graphs)
             rows = [[] for _ in inner]
-            n = o.nelement() if o.requires_grad else 0
+            n = batch.numel(o) if o.requires_grad else 0
             for k in range(n):
-                got = _autograd_grad([o], inner, [_onehot(o, k)], retain_graph=True,
+                got = _autograd_grad([o], inner, [batch.onehot(o, k)], retain_graph=True,
                                      create_graph=create, allow_unused=True)
                 for j, (g, p) in enumerate(zip(got, inner)):
                     rows[j].append(zeros_like(p) if g is None else g)
             blocks = []
-            for r, p in zip(rows, flat_primals):
-                shape = tuple(o.shape) + tuple(p.shape)
-                blocks.append(level.lower(stack(r, 0).view(shape)) if r
-                              else p.new_zeros(shape))
+            for r, p in zip(rows, inner):
+                shape = tuple(o.shape) + tuple(p.shape)[batch.n:]
+                blocks.append(batch.wrap(level.lower(stack(r, batch.n).view(shape)) if r
+                                         else p.new_zeros(shape)))
             per_output.append(blocks)
         jac = _assemble(per_output, out_spec, primals_spec, argnums)
         return (jac, aux) if has_aux else jac
@@ -98,27 +96,29 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
 _RANDOMNESS = ("error", "different", "same")
 
 
-def forward_blocks(level: Level, primals: list, outs: list) -> list:
+def forward_blocks(level: Level, primals: list, outs: list, batch: Batch | None = None) -> list:
     """blocks[k][j] = d outs[k] / d primals[j] (shape outs[k].shape + primals[j].shape, dtype
-    of outs[k]), one Jacobian-vector product per element of each primal (a column)."""
+    of outs[k]), one Jacobian-vector product per element of each primal (a column). Values
+    are physical (batch.n batch dims in front); the blocks are returned as the caller sees them."""
+    batch = Batch(active=False) if batch is None else batch
     lin = _Linearized(level, primals, outs)
     cols = [[[] for _ in primals] for _ in outs]
     for j, p in enumerate(primals):
-        for e in range(p.nelement()):
+        for e in range(batch.numel(p)):
             tangents = [None] * len(primals)
-            tangents[j] = _onehot(p, e)
+            tangents[j] = batch.onehot(p, e)
             for k, r in enumerate(lin.push(tangents)):
                 cols[k][j].append(r)
     blocks = []
     for o, o_cols in zip(outs, cols):
         row = []
         for p, c in zip(primals, o_cols):
-            shape = tuple(o.shape) + tuple(p.shape)
+            shape = tuple(o.shape) + tuple(p.shape)[batch.n:]
             if all(x is None for x in c):  # (also when p has no elements)
-                row.append(o.new_zeros(shape))
+                row.append(batch.wrap(o.new_zeros(shape)))
             else:
                 c = [o.new_zeros(o.shape) if x is None else x for x in c]
-                row.append(stack(c, o.ndim).reshape(shape))
+                row.append(batch.wrap(stack(c, o.ndim).reshape(shape)))
         blocks.append(row)
     return blocks
 
@@ -150,23 +150,24 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
                 f"Got {randomness}"
             )
         level = Level()
+        batch = Batch()
         with enable_grad():
             lifted = []
             for p in flat_primals:
                 _check_dual(p, p)
-                lifted.append(level.lift(p))
-            duals = tree_unflatten(lifted, primals_spec)
+                lifted.append(level.lift(batch.phys(p)))
+            duals = tree_unflatten([batch.wrap(q) for q in lifted], primals_spec)
             wrapped = check_argnums(argnums, len(args))
             out = func(*replace_args(args, argnums,
                                      duals[0] if isinstance(wrapped, int) else duals))
             aux = None
             if has_aux:
                 out, aux = _split_aux(out, JVP_STR)
-                aux = level.lower_tree(aux)
+                aux = batch.lower_tree(level, aux)
             flat_out, out_spec = tree_flatten(out)
             check_outputs(flat_out, JVP_STR)
             check_real("jacfwd", out, False)
-            per_output = forward_blocks(level, lifted, flat_out)
+            per_output = forward_blocks(level, lifted, [batch.phys(o) for o in flat_out], batch)
         jac = _assemble(per_output, out_spec, primals_spec, argnums)
         return (jac, aux) if has_aux else jac
 

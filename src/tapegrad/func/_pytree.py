@@ -35,6 +35,8 @@ def _kind(x):
         return "defaultdict", defaultdict, [x.default_factory, list(x.keys())], list(x.values())
     if t is deque:
         return "deque", deque, x.maxlen, list(x)
+    if isinstance(x, tuple) and hasattr(t, "n_fields"):  # tapegrad.return_types (structseq)
+        return t.__name__, t, None, list(x)
     return None
 
 
@@ -115,7 +117,9 @@ def tree_unflatten(leaves, spec: TreeSpec) -> Any:
             return OrderedDict(zip(s.context, kids))
         if s.name == "defaultdict":
             return defaultdict(s.context[0], zip(s.context[1], kids))
-        return deque(kids, maxlen=s.context)
+        if s.name == "deque":
+            return deque(kids, maxlen=s.context)
+        return s.type(kids)  # a tapegrad.return_types structseq
 
     return build(spec)
 

@@ -4,6 +4,8 @@ They take functions of tensors that need not require grad, and compose: grad(gra
 second derivative. See `_levels.py` for how a level is kept apart on tapegrad's single tape.
 Forward mode (jvp, linearize) uses the double-backward trick until tapegrad has forward-mode
 AD: for a dummy cotangent u, g(u) = J^T u is linear in u, and d/du <g(u), t> = J t.
+Inside vmap they work on physical values batched at every vmap level (_batching_autograd.py),
+so vmap(grad(f)) gives each sample its own gradient.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import Any
 from .._tensor import Tensor
 from ..autograd import grad as _autograd_grad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ._batching_autograd import Batch, loop_over
 from ._levels import (
     Level,
     check_argnums,
     check_outputs,
     depends_on_others,
     grads_or_zeros,
-    lift_tree,
     replace_args,
     slice_args,
 )
@@ -44,9 +46,10 @@ def _split_aux(out, api: str):
 def _grad_and_value(func: Callable, argnums, has_aux: bool, args: tuple, kwargs: dict):
     api = "grad_and_value(f)(*args)"
     level = Level()
+    batch = Batch()  # the active vmap levels (see _batching_autograd.py)
     with enable_grad():
         diff = slice_args(args, argnums, as_tuple=False)
-        lifted, flat_diff = lift_tree(level, diff)
+        lifted, flat_diff = batch.lift(level, diff)
         _, spec = tree_flatten(lifted)
         args = replace_args(args, argnums, lifted)
         output = func(*args, **kwargs)
@@ -60,12 +63,14 @@ def _grad_and_value(func: Callable, argnums, has_aux: bool, args: tuple, kwargs:
                 f"{api}: Expected f(*args) to return a scalar Tensor, got tensor with "
                 f"{output.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?"
             )
-        create = level.reaches_outside((output,))
-        grads = grads_or_zeros((output,), flat_diff, create_graph=create)
-        grads = tree_unflatten([level.lower(g) for g in grads], spec)
-        value = level.lower(output)
+        out = batch.phys(output)
+        create = level.reaches_outside((out,))
+        ones = [out.new_ones(out.shape)] if batch.n else None  # one scalar per sample
+        grads = grads_or_zeros((out,), flat_diff, ones, create_graph=create)
+        grads = tree_unflatten([batch.wrap(level.lower(g)) for g in grads], spec)
+        value = batch.wrap(level.lower(out))
         if has_aux:
-            return grads, (value, level.lower_tree(aux))
+            return grads, (value, batch.lower_tree(level, aux))
         return grads, value
 
 
@@ -108,13 +113,14 @@ class _Pullback:
     """One recorded call of func at a level: pulls cotangents of its outputs back to the
     differentiated inputs."""
 
-    __slots__ = ("level", "outs", "inputs", "outside")
+    __slots__ = ("level", "outs", "inputs", "outside", "batch")
 
     def __init__(self, level: Level, outs: list, inputs: list) -> None:
         self.level = level
         self.outs = outs
         self.inputs = inputs
         self.outside = level.reaches_outside(outs)
+        self.batch = None
 
     def pull(self, cots: list, retain_graph: bool, create_graph: bool) -> list:
         create = create_graph and (self.outside or any(
@@ -127,32 +133,35 @@ class _Pullback:
 
 def _vjp(func: Callable, primals: tuple, argnums, has_aux: bool):
     """vjp, optionally differentiating only args[argnums] (what jacrev needs). Returns
-    (output, vjp_fn, aux, pullback)."""
+    (output, vjp_fn, aux, pullback); the pullback works on physical values (its `batch`)."""
     level = Level()
+    batch = Batch()
     with enable_grad():
         if argnums is None:
-            lifted, flat_diff = lift_tree(level, primals)
+            lifted, flat_diff = batch.lift(level, primals)
             args = lifted
         else:
             diff = slice_args(primals, argnums, as_tuple=False)
-            lifted, flat_diff = lift_tree(level, diff)
+            lifted, flat_diff = batch.lift(level, diff)
             args = replace_args(primals, argnums, lifted)
         _, diff_spec = tree_flatten(lifted)
         out = func(*args)
         aux = None
         if has_aux:
             out, aux = _split_aux(out, "vjp(f, *primals)")
-            aux = level.lower_tree(aux)
+            aux = batch.lower_tree(level, aux)
         flat_out, out_spec = tree_flatten(out)
         check_outputs(flat_out, "vjp(f, *primals)")
-        results = level.lower_tree(out)
         for o in flat_out:
             if not (o.is_floating_point() or o.is_complex()):
                 raise RuntimeError(
                     "vjp(f, ...): All outputs of f must be floating-point or complex Tensors, "
                     f"got Tensor with dtype {o.dtype}"
                 )
+        flat_out = [batch.phys(o) for o in flat_out]
+        results = tree_unflatten([batch.lower_phys(level, o) for o in flat_out], out_spec)
     pullback = _Pullback(level, flat_out, flat_diff)
+    pullback.batch = batch
 
     def vjp_fn(cotangents, retain_graph: bool = True, create_graph: bool | None = None):
         if create_graph is None:
@@ -164,7 +173,12 @@ def _vjp(func: Callable, primals: tuple, argnums, has_aux: bool):
                 f"outputs to the function. cotangents: {treespec_pprint(cot_spec)}, primal "
                 f"output: {treespec_pprint(out_spec)}"
             )
-        return tree_unflatten(pullback.pull(flat_cot, retain_graph, create_graph), diff_spec)
+        newer = batch.newer(flat_cot)
+        if newer is not None:  # vmap(vjp_fn): one backward pass per sample
+            return loop_over(newer, lambda c: vjp_fn(c, retain_graph, create_graph), cotangents)
+        flat_cot = [batch.phys(c) if isinstance(c, Tensor) else c for c in flat_cot]
+        res = pullback.pull(flat_cot, retain_graph, create_graph)
+        return tree_unflatten([batch.wrap(g) for g in res], diff_spec)
 
     return results, vjp_fn, aux, pullback
 
@@ -270,11 +284,14 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
                     f"{JVP_STR}: Expected {name} to only contain Tensors, got {type(x)}"
                 )
     level = Level()
+    batch = Batch()
     with enable_grad():
-        lifted = []
+        lifted, phys_p = [], []
         for p, t in zip(flat_p, flat_t):
             _check_dual(p, t)
-            lifted.append(level.lift(p))
+            q = level.lift(batch.phys(p))
+            phys_p.append(q)
+            lifted.append(batch.wrap(q))
         duals = tree_unflatten(lifted, p_spec)
         if argnums is None:
             args = duals
@@ -285,11 +302,12 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
         aux = None
         if has_aux:
             out, aux = _split_aux(out, JVP_STR)
-            aux = level.lower_tree(aux)
+            aux = batch.lower_tree(level, aux)
         flat_out, out_spec = tree_flatten(out)
         check_outputs(flat_out, JVP_STR)
-        lin = _Linearized(level, lifted, flat_out)
-        pushed = lin.push(flat_t)
+        flat_out = [batch.phys(o) for o in flat_out]
+        lin = _Linearized(level, phys_p, flat_out)
+        pushed = lin.push([batch.phys(t) for t in flat_t])
         tangents_out = []
         for o, r in zip(flat_out, pushed):
             if r is None:
@@ -299,8 +317,9 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
                         "of the inputs. This is not allowed with strict=True."
                     )
                 r = zeros_like(o)
-            tangents_out.append(r)
-        primals_out = tree_unflatten([level.lower(o, False) for o in flat_out], out_spec)
+            tangents_out.append(batch.wrap(r))
+        primals_out = tree_unflatten([batch.lower_phys(level, o, False) for o in flat_out],
+                                     out_spec)
         tangents_out = tree_unflatten(tangents_out, out_spec)
     if has_aux:
         return primals_out, tangents_out, aux
@@ -342,10 +361,12 @@ def linearize(func: Callable, *primals: Any):
     for p in flat_p:
         _check_dual(p, p)
     level = Level()
+    batch = Batch()
     with enable_grad():
-        lifted = [level.lift(p) for p in flat_p]
-        traced = func(*tree_unflatten(lifted, p_spec))
+        lifted = [level.lift(batch.phys(p)) for p in flat_p]
+        traced = func(*tree_unflatten([batch.wrap(q) for q in lifted], p_spec))
         flat_out, _ = tree_flatten(traced)
+        flat_out = [batch.phys(o) if isinstance(o, Tensor) else o for o in flat_out]
         lin = _Linearized(level, lifted, flat_out)
     meta = [(p.shape, p.device, p.dtype) for p in flat_p]
 
@@ -364,13 +385,16 @@ def linearize(func: Callable, *primals: Any):
                         f"tangent:{i} with {what} {have} in flattened pytree doesn't match the "
                         f"{what} {want} of the corresponding primal."
                     )
-        pushed = lin.push(flat_t)
+        newer = batch.newer(flat_t)
+        if newer is not None:  # vmap(jvp_fn): one product per sample
+            return loop_over(newer, lambda ts: jvp_fn(*ts), tangents)
+        pushed = lin.push([batch.phys(t) for t in flat_t])
         res = []
         for o, r in zip(flat_out, pushed):
             if not isinstance(o, Tensor):
                 res.append(o)
             else:
-                res.append(zeros_like(o) if r is None else r)
+                res.append(batch.wrap(zeros_like(o) if r is None else r))
         return tree_unflatten(res, out_spec)
 
     return output, jvp_fn

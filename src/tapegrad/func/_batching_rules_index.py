@@ -1,0 +1,317 @@
+"""Batching rules of indexing: x[idx], x[idx] = v, index_select, gather/scatter, take.
+
+A basic index (ints, slices, None, ...) gets a full slice in front for the batch dim. With
+index tensors, NumPy/PyTorch put the indexed dims where the first index tensor is when the
+index tensors (and ints) are adjacent, else in front; the rule moves the batch dim back to 0.
+Batched index tensors are joined by an arange over the batch (an advanced index of its own),
+which puts the batch and the indexed dims in front; they are then moved where the logical
+result has them.
+"""
+
+from __future__ import annotations
+
+from .. import _dtype as D
+from ._batching_core import vmap_error
+from ._batching_dispatch import inplace_error, rule, wrap_out
+from ._batching_util import B, call, dims_arg, expand_b, is_b, is_tensor, ldim, pad, wdim
+
+_MASK_MSG = ("vmap: We do not support batching operators that can support dynamic shape. "
+             "Attempting to batch over indexing with a boolean mask.")
+
+
+def _entries(idx):
+    if type(idx) is not tuple:
+        idx = (idx,)
+    out = []
+    for e in idx:
+        if isinstance(e, (list,)) or type(e).__module__ == "numpy" and hasattr(e, "shape") \
+                and getattr(e, "shape", ()) != ():
+            from .. import tensor
+
+            e = tensor(e)
+        out.append(e)
+    return out
+
+
+class _Plan:
+    """How a logical index maps to a physical one: `pidx`, and the permutations between the
+    physical result layout and the logical one (batch first)."""
+
+    __slots__ = ("pidx", "perm")
+
+    def __init__(self, pidx, perm) -> None:
+        self.pidx = pidx
+        self.perm = perm  # physical result -> logical layout, or None (same layout)
+
+    def to_logical(self, r):
+        return r if self.perm is None else r.permute(self.perm)
+
+    def to_physical(self, v):
+        if self.perm is None:
+            return v
+        inv = [0] * len(self.perm)
+        for i, p in enumerate(self.perm):
+            inv[p] = i
+        return v.permute(inv)
+
+
+def _plan(entries, r: int, level):
+    """A _Plan for indexing a batched tensor of logical rank r with these entries."""
+    kinds = []
+    consumed = 0
+    has_tensor = False
+    for e in entries:
+        if e is None:
+            kinds.append("none")
+        elif e is Ellipsis:
+            kinds.append("ellipsis")
+        elif isinstance(e, slice):
+            kinds.append("slice")
+            consumed += 1
+        elif is_tensor(e):
+            if e.dtype is D.bool or e.dtype is D.uint8:
+                if is_b(e, level):
+                    raise vmap_error(_MASK_MSG)
+                kinds.append("mask")
+                consumed += e.dim()
+            else:
+                kinds.append("tensor")
+                consumed += 1
+            has_tensor = True
+        elif isinstance(e, bool):
+            return None
+        elif hasattr(e, "__index__"):
+            kinds.append("int")
+            consumed += 1
+        else:
+            return None
+    rest = max(r - consumed, 0)
+    if not has_tensor:
+        return _Plan((slice(None),) + tuple(entries), None)
+    # PyTorch applies ints as selects first: they neither join nor separate index tensors
+    adv = [i for i, k in enumerate(kinds) if k in ("tensor", "mask")]
+    between = kinds[adv[0]:adv[-1] + 1]
+    adjacent = all(k in ("tensor", "mask", "int") or (k == "ellipsis" and rest == 0)
+                   for k in between)
+    n_basic = sum(1 for k in kinds if k in ("slice", "none")) + rest
+    pre = sum(1 for k in kinds[:adv[0]] if k in ("slice", "none"))
+    if "ellipsis" in kinds[:adv[0]]:
+        pre += rest
+    batched = any(is_b(e, level) for e in entries)
+    if not batched:
+        pidx = (slice(None),) + tuple(entries)
+        if adjacent:
+            return _Plan(pidx, None)
+        return _Plan(pidx, ("front", n_basic))
+    # batched index tensors: masks become long indices, an arange joins the batch
+    from .. import arange
+
+    conv = []
+    for k, e in zip(kinds, entries):
+        if k == "mask":
+            conv.extend(e.nonzero().unbind(1))
+        else:
+            conv.append(e)
+    ra = max([ldim(e, level) for e in conv if is_tensor(e)] + [0])
+    nb = B(level)
+    bidx = arange(nb).view((nb,) + (1,) * ra)
+    pidx = [bidx]
+    for e in conv:
+        pidx.append(pad(e._value, ldim(e, level), ra) if is_b(e, level) else e)
+    if not adjacent or pre == 0:
+        return _Plan(tuple(pidx), None)
+    return _Plan(tuple(pidx), ("move", ra, pre))
+
+
+def _front(n: int, n_basic: int) -> tuple:
+    """Physical (adv..., B, basic(n_basic)...) -> (B, adv..., basic...)."""
+    bpos = n - 1 - n_basic
+    return (bpos,) + tuple(i for i in range(n) if i != bpos)
+
+
+def _move_adv(n: int, ra: int, pre: int) -> tuple:
+    """Physical (B, adv(ra)..., pre..., post...) -> (B, pre..., adv..., post...)."""
+    return (0,) + tuple(range(1 + ra, 1 + ra + pre)) + tuple(range(1, 1 + ra)) + \
+        tuple(range(1 + ra + pre, n))
+
+
+def _index(x, idx, level):
+    """(physical result in logical layout, plan) for x[idx], x batched or not."""
+    entries = _entries(idx)
+    p = expand_b(x, level)
+    plan = _plan(entries, p.dim() - 1, level)
+    if plan is None:
+        return None, None
+    r = p[plan.pidx]
+    if plan.perm is None:
+        return r, plan
+    if plan.perm[0] == "front":
+        plan = _Plan(plan.pidx, _front(r.dim(), plan.perm[1]))
+    else:
+        plan = _Plan(plan.pidx, _move_adv(r.dim(), plan.perm[1], plan.perm[2]))
+    return plan.to_logical(r), plan
+
+
+@rule("__getitem__")
+def getitem(op, args, kwargs, level):
+    x, idx = args
+    r, _ = _index(x, idx, level)
+    if r is None:
+        return NotImplemented
+    return wrap_out(r, level)
+
+
+@rule("__setitem__")
+def setitem(op, args, kwargs, level):
+    x, idx, v = args
+    if not is_b(x, level):
+        raise inplace_error()
+    sel, plan = _index(x, idx, level)
+    if sel is None:
+        return NotImplemented
+    p = x._value
+    if is_tensor(v):
+        shape = tuple(sel.shape)
+        vp = pad(v._value, ldim(v, level), len(shape) - 1) if is_b(v, level) else v
+        v = plan.to_physical(vp.expand(shape).to(p.dtype))
+    p[plan.pidx] = v
+    return None
+
+
+@rule("index_select")
+def index_select(op, args, kwargs, level):
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    x, dim, index = next(iter(a.values())), a["dim"], a["index"]
+    r = ldim(x, level)
+    d = wdim(dim, r)
+    if is_b(index, level):
+        if ldim(index, level) == 0:
+            index = index.reshape(1)
+        return x[(slice(None),) * d + (index,)] if r else x.unsqueeze(0)[index]
+    if not is_b(x, level) or r == 0:
+        return NotImplemented
+    return wrap_out(x._value.index_select(d + 1, index), level)
+
+
+@rule("gather")
+def gather(op, args, kwargs, level):
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    x, dim, index = next(iter(a.values())), a["dim"], a["index"]
+    r = ldim(x, level)
+    if ldim(index, level) != r:
+        return NotImplemented
+    d = wdim(dim, r)
+    p, ip = expand_b(x, level), expand_b(index, level)
+    if r == 0:
+        return wrap_out(p.unsqueeze(1).gather(1, ip.unsqueeze(1)).squeeze(1), level)
+    return wrap_out(p.gather(d + 1, ip), level)
+
+
+@rule("take_along_dim")
+def take_along_dim(op, args, kwargs, level):
+    from .. import gather
+
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    x, idx, dim = next(iter(a.values())), a["indices"], a["dim"]
+    if dim is None:
+        return gather(x.reshape(-1), 0, idx.reshape(-1))
+    if tuple(x.shape) != tuple(idx.shape)[:len(x.shape)] or x.dim() != idx.dim():
+        d = wdim(dim, x.dim())
+        if any(s != t for i, (s, t) in enumerate(zip(x.shape, idx.shape)) if i != d):
+            return NotImplemented
+    return gather(x, dim, idx)
+
+
+@rule("take")
+def take(op, args, kwargs, level):
+    from .. import gather, where
+
+    x, idx = args[0], args[1] if len(args) > 1 else kwargs["index"]
+    flat = idx.reshape(-1)
+    flat = where(flat < 0, flat + x.numel(), flat)  # negative indices count from the end
+    return gather(x.reshape(-1), 0, flat).reshape(tuple(idx.shape))
+
+
+@rule("scatter", "scatter_add", "scatter_reduce", "scatter_", "scatter_add_",
+      "scatter_reduce_")
+def scatter(op, args, kwargs, level):
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    names = list(a)
+    x = a[names[0]]
+    if op.inplace and not is_b(x, level):
+        raise inplace_error()
+    r = ldim(x, level)
+    if r == 0:
+        return NotImplemented
+    d = wdim(a["dim"], r)
+    a[names[0]] = expand_b(x, level) if not op.inplace else x._value
+    a["dim"] = d + 1
+    for k in names[2:]:
+        v = a[k]
+        if is_tensor(v):
+            if ldim(v, level) != r and k in ("index", "src"):
+                return NotImplemented
+            a[k] = expand_b(v, level) if (is_b(v, level) or k == "index") else \
+                (v if ldim(v, level) == 0 else expand_b(v, level))
+    out = call(op, ba.args, ba.kwargs)
+    return x if op.inplace else wrap_out(out, level)
+
+
+@rule("index_add", "index_copy", "index_fill", "index_add_", "index_copy_", "index_fill_")
+def index_ops(op, args, kwargs, level):
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    names = list(a)
+    x, index = a[names[0]], a["index"]
+    if is_b(index, level) or (op.inplace and not is_b(x, level)):
+        if op.inplace and not is_b(x, level):
+            raise inplace_error()
+        return NotImplemented
+    r = ldim(x, level)
+    if r == 0:
+        return NotImplemented
+    a[names[0]] = x._value if op.inplace else expand_b(x, level)
+    a["dim"] = dims_arg(a["dim"], r)[0] + 1
+    for k in names[3:]:
+        v = a[k]
+        if is_tensor(v):
+            if k == "value" or ldim(v, level) == 0:
+                if is_b(v, level):
+                    return NotImplemented
+                continue
+            a[k] = expand_b(v, level)
+    out = call(op, ba.args, ba.kwargs)
+    return x if op.inplace else wrap_out(out, level)
+
+
+@rule("bucketize", "searchsorted")
+def sorted_lookup(op, args, kwargs, level):
+    """Element-wise lookups in an unbatched sorted sequence (1-d boundaries)."""
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    names = list(a)
+    seq_key = "boundaries" if "boundaries" in a else names[0]
+    val_key = names[0] if seq_key != names[0] else names[1]
+    seq, vals = a[seq_key], a[val_key]
+    if is_b(seq, level) or seq.dim() != 1 or not is_tensor(vals) or not is_b(vals, level):
+        return NotImplemented
+    a[val_key] = vals._value
+    return wrap_out(call(op, ba.args, ba.kwargs), level)
+
+
+@rule("where")
+def where(op, args, kwargs, level):
+    from ._batching_rules_pointwise import pointwise
+
+    if len(args) + len(kwargs) == 1:
+        raise vmap_error(
+            "vmap: We do not support batching operators that can output dynamic shape. "
+            f"Attempted to vmap over {op.qualname}. Please file an issue at https://github.com/"
+            "pytorch/pytorch/issues if you need this feature."
+        )
+    return pointwise(op, args, kwargs, level)
+
