@@ -28,6 +28,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, NamedTuple
 
+from .grad_mode import state as _grad_state
 from .graph import Node
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual",
@@ -57,10 +58,15 @@ class _Fw:
 
 
 # --- levels -------------------------------------------------------------------------------
+_Tensor: Any = None  # tapegrad.Tensor, bound when a level first opens (import order)
+
+
 def _set_open(on: bool) -> None:
+    global _Tensor
     from .. import _tensor
     from ..ops import _core
 
+    _Tensor = _tensor.Tensor
     _core.fw_on = on
     _core.note = note_node
     _tensor._FW_OPEN = on
@@ -224,12 +230,10 @@ def note_node(node, inputs, make):
     when it records nothing; `make()` then builds one that stays off the backward graph)."""
     if _suspended:
         return node
-    from .._tensor import Tensor
-
     tans = []
     found = False
     for x in inputs:
-        if isinstance(x, Tensor):
+        if isinstance(x, _Tensor):
             tan = tangent_of(x)
             if tan is not None:
                 found = True
@@ -238,8 +242,6 @@ def note_node(node, inputs, make):
             tans.append(None)
     if not found:
         return node
-    from . import grad_mode
-
     fw_only = node is None
     if fw_only:
         node = make()
@@ -250,11 +252,11 @@ def note_node(node, inputs, make):
     # every tensor input's (shape, dtype): rules read them, including for inputs that need
     # no gradient in the backward graph
     node._in_meta = tuple(
-        (x._data.shape, x._dtype) if isinstance(x, Tensor) else m
+        (x._data.shape, x._dtype) if isinstance(x, _Tensor) else m
         for x, m in zip(inputs, node._in_meta or (None,) * len(inputs)))
     x0 = inputs[0] if inputs else None
     src = x0._data if tans and tans[0] is not None else None
-    _info[node] = _Fw(tuple(tans), fw_only, grad_mode.state.enabled, src)
+    _info[node] = _Fw(tuple(tans), fw_only, _grad_state.enabled, src)
     if len(_pending) >= 4096:  # most were computed when a later op read them: keep the rest
         _pending[:] = [r for r in _pending if _is_pending(r())]
     _pending.append(weakref.ref(node))
@@ -338,9 +340,7 @@ def _view_tangent(out, src, tan):
 def _compute(node, info) -> tuple:
     """The output tangents of node, from its jvp when it has one, else from its vjp."""
     global _suspended
-    from . import grad_mode
-
-    state = grad_mode.state
+    state = _grad_state
     prev = state.enabled
     _suspended += 1
     try:
@@ -409,8 +409,6 @@ def _by_double_vjp(node, info, outs) -> tuple:
     """J t as the gradient of s(g) = <vjp(g), t> with respect to the cotangent g."""
     from .._creation import ones, zeros
     from . import grad as autograd_grad
-    from . import grad_mode
-
     tans = info.tans
     leaves = {}
     gs = [None] * node.n_outputs
@@ -422,7 +420,7 @@ def _by_double_vjp(node, info, outs) -> tuple:
             gs[nr] = leaves[nr] = g
     if not leaves:
         return (None,) * node.n_outputs
-    state = grad_mode.state
+    state = _grad_state
     state.enabled = True
     old_next = node._next
     node._next = tuple(

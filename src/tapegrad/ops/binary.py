@@ -91,6 +91,12 @@ class AddBackward0(Node):
         gy = g if self.alpha == 1 else g * _conj(self.alpha)
         return g, gy
 
+    def jvp(self, tx, ty):
+        if ty is None:
+            return tx
+        ty = ty if self.alpha == 1 else ty * self.alpha
+        return ty if tx is None else tx + ty
+
 
 class SubBackward0(Node):
     __slots__ = ("alpha",)
@@ -98,6 +104,12 @@ class SubBackward0(Node):
 
     def vjp(self, g):
         return g, (-g if self.alpha == 1 else g * -_conj(self.alpha))
+
+    def jvp(self, tx, ty):
+        if ty is None:
+            return tx
+        ty = -ty if self.alpha == 1 else ty * -self.alpha
+        return ty if tx is None else tx + ty
 
 
 class RsubBackward1(Node):
@@ -108,6 +120,9 @@ class RsubBackward1(Node):
 
     def vjp(self, g):
         return (-g if self.alpha == 1 else g * -_conj(self.alpha)), None
+
+    def jvp(self, tx, ty):
+        return -tx if self.alpha == 1 else tx * -self.alpha
 
 
 def _add_like(x, y, alpha, node_cls, sign):
@@ -221,6 +236,15 @@ class MulBackward0(Node):
             gy = _mul(g, x if type(x) is float else _conj(x))
         return gx, gy
 
+    def jvp(self, tx, ty):
+        # d(x y) = tx y + x ty (each operand is saved when the other carries a tangent)
+        sx, sy = self.saved_tensors()
+        r = None if tx is None else _mul(tx, sy)
+        if ty is not None:
+            r2 = _mul(sx, ty)
+            r = r2 if r is None else r + r2
+        return r
+
 
 def mul(input, other, *, out=None):  # noqa: A002
     """Elementwise product with broadcasting."""
@@ -246,6 +270,15 @@ class DivBackward0(Node):
         gx = g / yc if nx[0] is not None else None
         gy = -g * _conj(x) / (yc * yc) if ny[0] is not None else None
         return gx, gy
+
+    def jvp(self, tx, ty):
+        # d(x / y) = tx / y - x ty / y^2
+        x, y = self.saved_tensors()
+        r = None if tx is None else tx / y
+        if ty is not None:
+            r2 = -x * ty / (y * y)
+            r = r2 if r is None else r + r2
+        return r
 
 
 class DivBackward2(Node):
@@ -416,6 +449,10 @@ class PowBackward0(Node):
         if e == 0:
             return g.new_zeros(g.shape), None
         return g * _conj(x.pow(e - 1) * e), None
+
+    def jvp(self, tx, te):
+        x, e = self.saved_tensors()
+        return tx.new_zeros(tx.shape) if e == 0 else tx * (x.pow(e - 1) * e)
 
 
 class PowBackward1(Node):

@@ -72,6 +72,15 @@ def mm_grads(g: Tensor, x: Tensor, y: Tensor, need_x: bool, need_y: bool) -> tup
     return (mm(g, _h(y)) if need_x else None, mm(_h(x), g) if need_y else None)
 
 
+def _product_rule(op, x, y, tx, ty):
+    """op(tx, y) + op(x, ty) for a bilinear op, leaving out a missing tangent."""
+    r = None if tx is None else op(tx, y)
+    if ty is not None:
+        r2 = op(x, ty)
+        r = r2 if r is None else r + r2
+    return r
+
+
 class MmBackward0(Node):
     __slots__ = ()
     _saved_names = ("self", "mat2")
@@ -82,6 +91,11 @@ class MmBackward0(Node):
         x, y = self.saved_tensors()
         nx, ny = self._next
         return mm_grads(g, x, y, nx[0] is not None, ny[0] is not None)
+
+    def jvp(self, tx, ty):
+        # d(X Y) = tX Y + X tY; bmm, mv and dot follow the same product rule
+        x, y = self.saved_tensors()
+        return _product_rule(mm, x, y, tx, ty)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
@@ -123,6 +137,10 @@ class BmmBackward0(Node):
         gy = bmm(_h(x), g) if ny[0] is not None else None
         return gx, gy
 
+    def jvp(self, tx, ty):
+        x, y = self.saved_tensors()
+        return _product_rule(bmm, x, y, tx, ty)
+
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:  # noqa: A002
     """Batched matrix product: (b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting.
@@ -161,6 +179,10 @@ class MvBackward0(Node):
         gx = outer(g, _conj(v)) if nx[0] is not None else None
         gv = mv(_h(x), g) if nv[0] is not None else None
         return gx, gv
+
+    def jvp(self, tx, tv):
+        x, v = self.saved_tensors()
+        return _product_rule(mv, x, v, tx, tv)
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:  # noqa: A002
@@ -216,6 +238,10 @@ class DotBackward0(Node):
         gx = g * _conj(y) if nx[0] is not None else None
         gy = g * _conj(x) if ny[0] is not None else None
         return gx, gy
+
+    def jvp(self, tx, ty):
+        x, y = self.saved_tensors()
+        return _product_rule(dot, x, y, tx, ty)
 
 
 def dot(input: Tensor, tensor: Tensor) -> Tensor:  # noqa: A002

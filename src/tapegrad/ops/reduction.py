@@ -43,6 +43,9 @@ class SumBackward0(Node):
     def vjp(self, g):
         return g.expand(self._in_meta[0][0])
 
+    def jvp(self, t):  # sum is linear: its tangent is the sum of the tangent
+        return t.sum()
+
 
 class SumBackward1(Node):
     __slots__ = ("dims", "keepdim")
@@ -51,6 +54,9 @@ class SumBackward1(Node):
     def vjp(self, g):
         shape = self._in_meta[0][0]
         return restore_dims(g, shape, self.dims, self.keepdim).expand(shape)
+
+    def jvp(self, t):
+        return t.sum(self.dims, self.keepdim) if t._data.ndim else t
 
 
 def _sum_dtype(x: Tensor, dtype):
@@ -93,6 +99,9 @@ class MeanBackward0(Node):
             n *= s
         return g.expand(shape) / n
 
+    def jvp(self, t):
+        return t.mean()
+
 
 class MeanBackward1(Node):
     __slots__ = ("dims", "keepdim")
@@ -105,6 +114,9 @@ class MeanBackward1(Node):
         for d in self.dims:
             n *= shape[d] if shape else 1
         return restore_dims(g, shape, self.dims, self.keepdim).expand(shape) / n
+
+    def jvp(self, t):
+        return t.mean(self.dims, self.keepdim) if t._data.ndim else t
 
 
 def _mean_check(x: Tensor, dtype):
