@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
+from _helpers import both
 
 try:
     import torch
@@ -416,3 +417,28 @@ def test_getitem_int_dtype_and_bool():
     assert x[x > 2].dtype is tg.int64
     b = x > 2
     assert b[0].tolist() == [False, False, False]
+
+
+@pytest.mark.parametrize("key", [
+    lambda m: (1, slice(None), m.tensor([0, 2])),
+    lambda m: (m.tensor([0, 1]), 1, m.tensor([0, 2])),
+    lambda m: (slice(None), 2, m.tensor([3, 1])),
+    lambda m: (0, m.tensor([[0, 1], [2, 0]]), slice(1, 3)),
+])
+@pytest.mark.parametrize("record", [False, True])
+def test_setitem_integer_with_tensor_index_layout(key, record):
+    # PyTorch selects by the integers first: the value is laid out as x[key] is
+    def prog(m):
+        w = m.zeros(2, 3, 4, requires_grad=record)
+        t = w * 1 if record else w.detach().clone()
+        k = key(m)
+        shape = t[k].shape
+        v = m.arange(float(shape.numel())).reshape(shape).requires_grad_(record)
+        t[k] = v * 2
+        out = [t.detach()]
+        if record:
+            (t * m.arange(24.0).reshape(2, 3, 4)).sum().backward()
+            out += [w.grad, v.grad]
+        return out
+
+    both(prog)

@@ -116,3 +116,18 @@ def warn_once(msg: str, stacklevel: int = 3) -> None:
         return
     _WARNED.add(msg)
     warnings.warn(msg, UserWarning, stacklevel=stacklevel)
+
+
+def ints_first(a: np.ndarray, key):
+    """(view, rest): a NumPy key split so that view[rest] lays out its result as PyTorch's
+    a[key] does. PyTorch applies integer indices first (as selects), so in x[1, :, idx] the
+    index dim stays where idx is; NumPy counts the integer as an advanced index and, the
+    advanced indices being separated by a slice, moves their dims to the front."""
+    items = key if isinstance(key, tuple) else (key,)
+    ints = [type(i) is int or isinstance(i, np.integer) for i in items]
+    if any(ints) and not all(ints) and any(
+            isinstance(i, np.ndarray) and i.ndim for i in items) and not any(
+            i is Ellipsis or i is None for i in items):
+        view = a[tuple(i if k else slice(None) for i, k in zip(items, ints))]
+        return view, tuple(i for i, k in zip(items, ints) if not k)
+    return a, key

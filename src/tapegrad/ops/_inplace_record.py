@@ -302,11 +302,15 @@ def record_region(t: Tensor, key, compute, check=None) -> Tensor:
     (advanced indexing mixed with basic indexing): CopySlices on t's root."""
     root = root_of(t)
     pairs = pairs_kind(root._data, t._data) if t._base is not None else 0
+    from ._index_util import ints_first
+
     if pairs == COMPLEX_OF_REAL:  # (index the view's dims; each element's parts are adjacent)
-        pos = positions_in_root(t)[..., 0][key]
+        view, k = ints_first(positions_in_root(t)[..., 0], key)
+        pos = view[k]
         pos = pos[..., None] + np.arange(2, dtype=pos.dtype)
     else:
-        pos = positions_in_root(t)[key]
+        view, k = ints_first(positions_in_root(t), key)
+        pos = view[k]
     target = _pairs(root._data) if pairs == REAL_OF_COMPLEX else root._data
 
     def write(vals):

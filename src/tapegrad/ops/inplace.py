@@ -486,8 +486,16 @@ def setitem(self: Tensor, index, value) -> None:
         if ta.size and np.shares_memory(ta, self._data) and ta.base is not None:
             np.copyto(ta, v, casting="unsafe")  # a view: write through it
         else:
-            self._data[normalize_index(index, self)] = v
+            _assign(self._data, normalize_index(index, self), v)
     self._bump_version()
+
+
+def _assign(a: np.ndarray, key, v) -> None:
+    """a[key] = v with PyTorch's layout of the indexed result (see ints_first)."""
+    from ._index_util import ints_first
+
+    view, key = ints_first(a, key)
+    view[key] = v
 
 
 def _setitem_recorded(self: Tensor, index, value, v) -> None:
