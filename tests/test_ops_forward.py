@@ -238,3 +238,84 @@ def test_jvp_with_grad(case: Case):
             # (an output that is an input itself is the dual view of it in forward mode)
             assert o.requires_grad == r.requires_grad, f"output {k}: requires_grad"
             assert type(o.grad_fn) is type(r.grad_fn), f"output {k}: grad_fn"
+
+
+# --- complex128: every row whose op PyTorch runs on complex inputs --------------------------
+def _complexify(case: Case):
+    """The row's float64 sample with complex128 values (random imaginary parts) in every
+    floating array; None when the sample has no floating array to differentiate."""
+    inp = case.inputs("complex128")
+    rng = np.random.default_rng(seed_of(case.row.name, case.index, "imag"))
+    for p in inp.grad_pos:
+        a = inp.arrays[p]
+        inp.arrays[p] = (a + 0.5j * rng.standard_normal(a.shape)).astype(np.complex128)
+    return inp
+
+
+# Rows whose samples stop being valid inputs once complex values are put in (the op reads one
+# triangle of a Hermitian matrix, or its outputs are fixed only up to a complex phase).
+_NOT_COMPLEXIFIABLE = ("cholesky", "eigh", "svd", "torch_svd", "ldexp")
+# PyTorch runs these on complex inputs; tapegrad does not yet (it raises NotImplementedError).
+_COMPLEX_GAPS = {"silu", "rms_norm", "rms_norm_eps", "logcumsumexp", "logcumsumexp_large",
+                 "scatter_reduce_prod", "soft_margin_loss"}
+
+
+@pytest.mark.parametrize("case", FORWARD)
+def test_jvp_complex_torch(case: Case):
+    if torch is None:
+        pytest.skip("torch is not installed")
+    if case.row.name.startswith(_NOT_COMPLEXIFIABLE):
+        pytest.skip("the sample is not a valid complex input for this op")
+    if case.row.name in _COMPLEX_GAPS:
+        with pytest.raises((NotImplementedError, RuntimeError)):
+            _ours(case, _complexify(case), _tangents(case, _complexify(case)))
+        pytest.xfail("tapegrad does not differentiate this op on complex inputs yet")
+    inp = _complexify(case)
+    if not inp.grad_pos:
+        pytest.skip("no input to differentiate")
+    tangents = _tangents(case, inp)
+    try:
+        with tfwAD.dual_level():
+            flat, _ = _call(torch, tfwAD, case, inp, tangents)
+            ref = [(i, o) for i, o in enumerate(flat) if isinstance(o, torch.Tensor)
+                   and (o.dtype.is_floating_point or o.dtype.is_complex)]
+            theirs = []
+            for _, o in ref:
+                p, t = tfwAD.unpack_dual(o)
+                if t is not None and t._is_zerotensor():
+                    t = torch.zeros_like(p)
+                theirs.append((p.detach().numpy(), None if t is None else t.detach().numpy()))
+    except Exception as e:  # noqa: BLE001 - torch does not run this op on complex inputs
+        pytest.skip(f"torch: {type(e).__name__}: {str(e)[:60]}")
+    try:
+        idx, ours, _ = _ours(case, inp, tangents)
+    except NotImplementedError as e:
+        # refused as torch refuses the op itself on complex values (outside forward AD)
+        if "not implemented for 'Complex" not in str(e):
+            raise
+        try:
+            _call(torch, tfwAD, case, inp, None)
+        except NotImplementedError as te:
+            assert "not implemented for 'Complex" in str(te)
+        else:
+            pytest.xfail(f"torch runs this sample on complex values; tapegrad refuses: {e}")
+        pytest.skip(f"complex inputs refused, as by torch: {e}")
+    assert idx == [i for i, _ in ref], "differentiable outputs differ from torch's"
+    for k, ((p, a), (q, b)) in enumerate(zip(ours, theirs)):
+        assert_same_values(_as_real(p), _as_real(q), case.row.atol, case.row.rtol,
+                           f"output {k}: value vs torch")
+        a = np.zeros_like(p) if a is None else a
+        b = np.zeros_like(q) if b is None else b
+        try:
+            assert_same_values(_as_real(a), _as_real(b), case.row.grad_atol, case.row.grad_rtol,
+                               f"output {k}: complex tangent vs torch")
+        except AssertionError:
+            # as for real inputs: where torch's forward rule disagrees with its own function,
+            # tapegrad must agree with the central difference
+            fd = _torch_difference(case, inp, tangents, idx)[k]
+            atol, rtol = case.row.gradcheck_atol * 10, case.row.gradcheck_rtol * 10
+            if np.allclose(_as_real(b), _as_real(fd), atol=atol, rtol=rtol):
+                raise
+            assert_same_values(_as_real(a), _as_real(fd), atol, rtol,
+                               f"output {k}: complex tangent vs torch's central difference")
+            pytest.skip(f"output {k}: torch's forward rule disagrees with its own function")

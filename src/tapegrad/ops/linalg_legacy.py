@@ -77,7 +77,9 @@ class TriangularSolveBackward0(Node):
             gb = triangular_solve(gX, A.conj(), self.upper, not self.transpose, self.unit,
                                   _warn=False)[0]
             if na[0] is not None:
-                gA = -matmul(X, _h(gb)) if self.transpose else -matmul(gb, _h(X))
+                # the gradient for op(A) is -gb X^H; with op(A) = A^T (a plain transpose, also
+                # for complex A) that is, for A, its transpose -conj(X) gb^T
+                gA = -matmul(X.conj(), gb.mT) if self.transpose else -matmul(gb, _h(X))
                 k = 1 if self.unit else 0
                 gA = triu(gA, k) if self.upper else tril(gA, -k)
         if gM is not None and na[0] is not None:

@@ -8,7 +8,9 @@
 
 Rules (written in tapegrad ops, so they differentiate again):
   addmm  out = beta * b + alpha * (m1 @ m2):  gb = beta * g, gm1 = alpha * g @ m2^H,
-         gm2 = alpha * m1^H @ g
+         gm2 = alpha * m1^H @ g; as PyTorch, a gradient whose matrix is column-major (linear's
+         W^T) is made as the transpose of a row-major product: gm2 = (g^T @ conj(m1))^T,
+         gm1 = (conj(m2) @ g^T)^T, so that W's gradient comes out in W's own layout
   trilinear  with A = (g @ W.reshape(O, I*J)).reshape(N, I, J):
          gx1 = sum_j A * x2[:, None, :],  gx2 = sum_i A * x1[:, :, None],
          gW = (g^T @ (x1[:, :, None] * x2[:, None, :]).reshape(N, I*J)).reshape(O, I, J)
@@ -18,10 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tensor import Tensor
+from .. import _dtype as D
+from .._tensor import Tensor, _make
+from ..autograd.engine import edge_of
 from ..autograd.graph import FREED, Node, SavedTensor
-from ._core import new_node, save, wrap
-from .matmul import matmul, mm, mm_grads
+from . import _core
+from ._core import _state, in_meta, meta_of, new_node, save, wrap
+from .matmul import _conj, _h, matmul, mm
 from .shape import t as _t
 
 __all__ = ["bilinear"]
@@ -30,6 +35,12 @@ FUNCTIONAL = ["linear", "bilinear"]
 
 def _dims(shape) -> str:
     return "x".join(str(s) for s in shape)
+
+
+def _col_major(a: np.ndarray) -> bool:
+    """PyTorch's test for a column-major matrix: strides (1, rows) in elements."""
+    st = a.strides
+    return st[0] == a.itemsize and st[1] == a.shape[0] * a.itemsize
 
 
 class AddmmBackward0(Node):
@@ -43,7 +54,23 @@ class AddmmBackward0(Node):
         nb, n1, n2 = self._next
         a, b = self.alpha, self.beta
         gb = (g if b == 1 else g * b) if nb[0] is not None else None
-        g1, g2 = mm_grads(g, m1, m2, n1[0] is not None, n2[0] is not None)
+        need1, need2 = n1[0] is not None, n2[0] is not None
+        g1 = g2 = None
+        ga, xa, ya = g._data, m1._data, m2._data
+        dt = g._dtype
+        if not _state.enabled and not _core.fw_on and dt.category == _FLOAT and (
+            m1._dtype is dt and m2._dtype is dt and ga.ndim == 2 and xa.ndim == 2
+            and ya.ndim == 2 and ga.shape[0] == xa.shape[0] and ga.shape[1] == ya.shape[1]
+        ):  # no graph to record: the products in NumPy directly
+            if need1:
+                g1 = _make((ya @ ga.T).T if _col_major(xa) else ga @ ya.T, None, False)
+            if need2:
+                g2 = _make((ga.T @ xa).T if _col_major(ya) else xa.T @ ga, None, False)
+        else:  # mm raises its own messages for a shape or dtype a hook changed
+            if need1:
+                g1 = mm(_conj(m2), g.t()).t() if _col_major(xa) else mm(g, _h(m2))
+            if need2:
+                g2 = mm(g.t(), _conj(m1)).t() if _col_major(ya) else mm(_h(m1), g)
         if a != 1:
             g1 = None if g1 is None else g1 * a
             g2 = None if g2 is None else g2 * a
@@ -86,6 +113,36 @@ def _addmm(bias: Tensor, m1: Tensor, m2: Tensor, beta=1, alpha=1) -> Tensor:
     return wrap(np.ascontiguousarray(out), node)
 
 
+_FLOAT = D.FLOAT
+_NO_EDGE = (None, 0)
+
+
+def _linear2d(bias: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    """addmm(bias, x, w.t()) for a 2-D x and the usual 1-D bias of one dtype: the same arrays,
+    the same graph (TBackward0 for w.t(), AddmmBackward0 saving x and w.t()), built directly."""
+    a, wa, c = x._data, w._data, bias._data
+    dt = w._dtype
+    if (
+        a.shape[1] != wa.shape[1] or x._dtype is not dt or bias._dtype is not dt
+        or c.shape != (wa.shape[0],) or _core.fw_on
+    ):
+        return _addmm(bias, x, _t(w))  # (messages, broadcasting, forward AD)
+    out = a @ wa.T
+    np.add(out, c, out=out)
+    xr, wr, br = x._requires_grad, w._requires_grad, bias._requires_grad
+    if not (_state.enabled and (xr or wr or br)):
+        return _make(out, None, False)
+    wt = _t(w)
+    node = AddmmBackward0()
+    node.alpha = node.beta = 1
+    node._next = (edge_of(bias) if br else _NO_EDGE, edge_of(x) if xr else _NO_EDGE,
+                  (wt._grad_fn, 0) if wr else _NO_EDGE)
+    node._in_meta = in_meta(meta_of(bias) if br else None, meta_of(x) if xr else None,
+                            meta_of(wt) if wr else None)
+    node._saved = (SavedTensor(x), SavedTensor(wt))
+    return _make(out, node, True)
+
+
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """x @ W^T + b over the last dim of x (W is (out_features, in_features)).
 
@@ -99,10 +156,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if xd == 0 or wd == 0:
         raise RuntimeError(
             f"both arguments to linear need to be at least 1D, but they are {xd}D and {wd}D")
+    if bias is not None and xd == 2 and wd == 2:
+        return _linear2d(bias, input, weight)
     wt = _t(weight)
     if bias is not None:
-        if xd == 2 and wd == 2:
-            return _addmm(bias, input, wt)
         contiguous = input._data.flags.c_contiguous
         fused = xd == 2 or (contiguous and (xd == 3 or bias._data.ndim == 1))
         if fused and wd != 2:
@@ -127,14 +184,15 @@ class TrilinearBackward0(Node):
         o, i, j = w._data.shape
         n = x1._data.shape[0]
         g1 = gw = g2 = None
+        # (conjugated factors for complex values, PyTorch's convention)
         if n1[0] is not None or n2[0] is not None:
-            a = mm(g, w.reshape(o, i * j)).reshape(n, i, j)
+            a = mm(g, _conj(w).reshape(o, i * j)).reshape(n, i, j)
             if n1[0] is not None:
-                g1 = (a * x2.unsqueeze(1)).sum(2)
+                g1 = (a * _conj(x2).unsqueeze(1)).sum(2)
             if n2[0] is not None:
-                g2 = (a * x1.unsqueeze(2)).sum(1)
+                g2 = (a * _conj(x1).unsqueeze(2)).sum(1)
         if nw[0] is not None:
-            outer = (x1.unsqueeze(2) * x2.unsqueeze(1)).reshape(n, i * j)
+            outer = (_conj(x1).unsqueeze(2) * _conj(x2).unsqueeze(1)).reshape(n, i * j)
             gw = mm(g.t(), outer).reshape(o, i, j)
         return g1, gw, g2
 
