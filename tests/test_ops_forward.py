@@ -188,20 +188,25 @@ def test_jvp_torch(case: Case):
         raise
     for k, ((_, a), b) in enumerate(zip(ours, theirs)):
         a = np.zeros_like(ours[k][0]) if a is None else a
-        b = np.zeros_like(a) if b is None else b
-        try:
-            assert_same_values(_as_real(a), _as_real(b), case.row.grad_atol, case.row.grad_rtol,
-                               f"output {k}: tangent vs torch")
-        except AssertionError:
-            # where torch's forward rule disagrees with torch's own function (its central
-            # difference) and tapegrad's agrees, tapegrad is right: a known torch gap
-            fd = _torch_difference(case, inp, tangents, idx)[k]
-            atol, rtol = case.row.gradcheck_atol * 10, case.row.gradcheck_rtol * 10
-            if np.allclose(_as_real(b), _as_real(fd), atol=atol, rtol=rtol):
-                raise
-            assert_same_values(_as_real(a), _as_real(fd), atol, rtol,
-                               f"output {k}: tangent vs torch's central difference")
-            pytest.skip(f"output {k}: torch's forward rule disagrees with its own function")
+        _same_tangent(case, inp, tangents, idx, k, a, b)
+
+
+def _same_tangent(case: Case, inp, tangents, idx, k, a, b) -> None:
+    """Our tangent a of output k equals torch's b; or, where torch's forward rule disagrees
+    with torch's own function (its central difference), a agrees with that difference (a
+    known torch gap: the test then skips, saying so)."""
+    b = np.zeros_like(a) if b is None else b
+    try:
+        assert_same_values(_as_real(a), _as_real(b), case.row.grad_atol, case.row.grad_rtol,
+                           f"output {k}: tangent vs torch")
+    except AssertionError:
+        fd = _torch_difference(case, inp, tangents, idx)[k]
+        atol, rtol = case.row.gradcheck_atol * 10, case.row.gradcheck_rtol * 10
+        if np.allclose(_as_real(b), _as_real(fd), atol=atol, rtol=rtol):
+            raise
+        assert_same_values(_as_real(a), _as_real(fd), atol, rtol,
+                           f"output {k}: tangent vs torch's central difference")
+        pytest.skip(f"output {k}: torch's forward rule disagrees with its own function")
 
 
 def _torch_difference(case: Case, inp, tangents, idx) -> list[np.ndarray]:
@@ -304,18 +309,4 @@ def test_jvp_complex_torch(case: Case):
     for k, ((p, a), (q, b)) in enumerate(zip(ours, theirs)):
         assert_same_values(_as_real(p), _as_real(q), case.row.atol, case.row.rtol,
                            f"output {k}: value vs torch")
-        a = np.zeros_like(p) if a is None else a
-        b = np.zeros_like(q) if b is None else b
-        try:
-            assert_same_values(_as_real(a), _as_real(b), case.row.grad_atol, case.row.grad_rtol,
-                               f"output {k}: complex tangent vs torch")
-        except AssertionError:
-            # as for real inputs: where torch's forward rule disagrees with its own function,
-            # tapegrad must agree with the central difference
-            fd = _torch_difference(case, inp, tangents, idx)[k]
-            atol, rtol = case.row.gradcheck_atol * 10, case.row.gradcheck_rtol * 10
-            if np.allclose(_as_real(b), _as_real(fd), atol=atol, rtol=rtol):
-                raise
-            assert_same_values(_as_real(a), _as_real(fd), atol, rtol,
-                               f"output {k}: complex tangent vs torch's central difference")
-            pytest.skip(f"output {k}: torch's forward rule disagrees with its own function")
+        _same_tangent(case, inp, tangents, idx, k, np.zeros_like(p) if a is None else a, b)
