@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 
+import numpy as np
+
 from .. import _dtype as D
 from .anomaly_mode import detect_anomaly, set_detect_anomaly
 from .engine import run_backward
@@ -54,9 +56,9 @@ def _size_str(shape) -> str:
 
 def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
     """Check or create the gradients the outputs start from (ones for real scalars)."""
-    from .._creation import ones_like
-    from .._tensor import Tensor
-
+    if _Tensor is None:
+        _bind()
+    Tensor = _Tensor  # noqa: N806
     result = []
     for i, (out, g) in enumerate(zip(outputs, grads)):
         if not isinstance(out, Tensor):
@@ -70,7 +72,8 @@ def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
                         "grad can be implicitly created only for real scalar outputs but got "
                         f"{out._dtype!r}"
                     )
-                g = ones_like(out)
+                a = out._data  # ones_like(out): one element, so any layout is its layout
+                g = _make(np.ones(a.shape, a.dtype), None, False)
             result.append(g)
             continue
         if not isinstance(g, Tensor):
@@ -142,6 +145,14 @@ _CREATE_GRAPH_WARNING = (
 
 
 _warned_create_graph = False
+_Tensor = _make = None  # from tapegrad._tensor, bound on first use (it imports this package)
+
+
+def _bind() -> None:
+    global _Tensor, _make
+    from .._tensor import Tensor, _make as make
+
+    _Tensor, _make = Tensor, make
 
 
 def backward(
@@ -160,7 +171,18 @@ def backward(
     >>> x.grad
     tensor([2., 4.])
     """
-    from .._tensor import Tensor
+    if _Tensor is None:
+        _bind()
+    if (
+        type(tensors) is _Tensor and grad_tensors is None and grad_variables is None
+        and inputs is None and not create_graph
+    ):  # loss.backward(): a real scalar that requires grad starts from a one of its dtype
+        a = tensors._data
+        if tensors._requires_grad and a.size == 1 and tensors._dtype.category == D.FLOAT:
+            seed = _make(np.ones(a.shape, a.dtype), None, False)
+            run_backward((tensors,), [seed], retain_graph or False, False, accumulate=True)
+            return
+    Tensor = _Tensor  # noqa: N806
 
     if grad_variables is not None:
         grad_tensors = grad_variables

@@ -100,7 +100,7 @@ def _sum_to(g, shape, node, i, state=None, plain: bool = False):
         plain and lead > 0 and gshape[lead:] == shape and not state.enabled
         and _fwad._level is None and type(g) is _Tensor and g._dtype.category >= _FLOAT
     ):  # the common case (a bias): only leading dims to sum, the result has the shape
-        r = _add_reduce(a, tuple(range(lead)), a.dtype)
+        r = _add_reduce(a, 0 if lead == 1 else tuple(range(lead)), a.dtype)
         return _make(r if type(r) is np.ndarray else np.asarray(r), None, False)
     ok = lead >= 0 and all(s == 1 or s == gs for s, gs in zip(shape, gshape[lead:]))
     if not ok:
@@ -297,6 +297,7 @@ def run_backward(
     if _make is None:
         _bind()
     sole = _SOLE if _SOLE is not None else _calibrate()
+    quiet = captures is None and not anomaly  # (plain leaves are accumulated on arrival)
     node = None
     ready = None  # the one node the last one made ready while the heap was empty: next to run
     try:
@@ -367,23 +368,41 @@ def run_backward(
                 anomaly_mode.check_nan(node, outs, nexts)
             if not retain_graph and node._saved:
                 node._saved = FREED  # Node._release, inlined
+            grads = None  # (the incoming gradients may hold a view of an outgoing one)
             i = -1
-            for (nxt, nr), g in zip(nexts, outs):
+            for nxt, nr in nexts:
                 i += 1
                 if nxt is None:
                     continue
+                g = outs[i]
+                # a leaf that no hook, capture or other edge involves: nothing can tell when
+                # its gradient lands (AccumulateGrad runs as soon as it is ready anyway), so it
+                # is added now, without the buffer and the heap
+                plain_leaf = type(nxt) is AccumulateGrad and quiet and (
+                    nxt._pre_hooks is None and nxt._hooks is None
+                    and nxt.variable._extra is None
+                )
                 if g is not None:
                     shape, dt = node._in_meta[i]
                     if g._data.shape != shape:
-                        if type(nxt) is AccumulateGrad and captures is None and (
-                            nxt._pre_hooks is None and nxt._hooks is None
-                            and nxt.variable._extra is None
-                        ):  # no hook sees it: summed without keeping the view structure
+                        if plain_leaf:  # no hook sees it: summed without keeping the view
                             g = _sum_to(g, shape, node, i, state, True)
                         else:
                             g = _sum_to(g, shape, node, i, state)
                     if g._dtype is not dt:
                         g = _cast(g, dt)
+                    if plain_leaf and deps[nxt] == 1 and nxt not in buffers:
+                        deps[nxt] = 0
+                        var = nxt.variable
+                        steal = False
+                        if not create_graph and var._grad is None and g._base is None:
+                            # held here by the local g and, when it is the rule's own result,
+                            # by outs: any other holder makes the counts higher
+                            c = _counts(None, g, False, True)
+                            steal = c[0] <= sole[0] + (outs[i] is g) and c[1] <= sole[1]
+                        _accumulate_into_leaf(var, g, create_graph, steal)
+                        g = None
+                        continue
                     buf = buffers.get(nxt)
                     if buf is None:
                         buffers[nxt] = buf = [None] * nxt.n_outputs

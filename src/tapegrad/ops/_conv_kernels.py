@@ -16,9 +16,36 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+# Temporaries of the wide-grid kernels (padded inputs, columns, products, widened gradients)
+# up to this many bytes reuse one buffer per kind and thread: a fresh large array is new
+# memory that the OS pages in (zeroed) on every call, which can cost more than the arithmetic.
+_ARENA_MAX = 1 << 23
+_arena = threading.local()
+
+
+def _temp(slot: str, shape, dtype, zero: bool = False) -> np.ndarray:
+    """An array for one of the temporaries of this module (never handed to callers outside
+    it): `slot` names which one, so that temporaries alive at the same time never share
+    memory. Small enough ones are views of this thread's buffer for the slot."""
+    dtype = np.dtype(dtype)
+    nbytes = nprod(shape) * dtype.itemsize
+    if nbytes > _ARENA_MAX:
+        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    bufs = getattr(_arena, "bufs", None)
+    if bufs is None:
+        bufs = _arena.bufs = {}
+    b = bufs.get(slot)
+    if b is None or b.nbytes < nbytes:
+        b = bufs[slot] = np.empty(nbytes, dtype=np.uint8)
+    a = b[:nbytes].view(dtype).reshape(shape)
+    if zero:
+        a.fill(0)
+    return a
 
 
 def nprod(seq) -> int:
@@ -99,7 +126,9 @@ class _Wide:
     row-major strides). Outputs are computed at every flat position i * step_0 + rest, for
     the O_0 valid leading positions and all padded trailing positions; the extra (junk)
     columns are cropped afterwards, or are zeros in a gradient so they add nothing. im2col
-    is then prod(K) contiguous copies and col2im prod(K) contiguous adds.
+    is then prod(K) contiguous copies and col2im prod(K) contiguous adds. Columns and
+    gradients are kept channel-major, (C, N, positions), so that the whole batch is one
+    matrix product (per group) rather than one small product per sample.
     """
 
     __slots__ = ("sp", "osz", "lw", "offs", "total", "ksize", "kstep", "inner")
@@ -116,42 +145,62 @@ class _Wide:
         self.kstep = tuple(d * st for d, st in zip(dilation, steps))  # elements per kernel step
         self.inner = (Ellipsis,) + tuple(slice(p, p + sz) for p, sz in zip(padding, size))
 
-    def interior(self, padding, size) -> tuple:
-        return self.inner
-
-    def cols(self, x: np.ndarray, padding) -> np.ndarray:
-        """(N, C, prod(K), lw) windows of x on the wide grid: one strided view of the padded
-        flat buffer (kernel dims step by d * step, positions by 1), copied once."""
+    def cols(self, x: np.ndarray) -> np.ndarray:
+        """(C * prod(K), N * lw) windows of x on the wide grid, channel-major (row c*K + kk,
+        column n*lw + i), so that a whole batch is one matrix product: one strided view of
+        the padded flat buffer (kernel dims step by d * step, positions by 1), copied once."""
         n, c = x.shape[:2]
-        buf = np.zeros((n, c, self.total), dtype=x.dtype)
+        buf = _temp("pad", (n, c, self.total), x.dtype, zero=True)
         np.reshape(buf[:, :, :nprod(self.sp)], (n, c) + self.sp, copy=False)[self.inner] = x
         it = buf.itemsize
-        view = np.ndarray((n, c) + self.ksize + (self.lw,), dtype=buf.dtype, buffer=buf,
-                          strides=buf.strides[:2] + tuple(k * it for k in self.kstep) + (it,))
-        return view.reshape(n, c, len(self.offs), self.lw)
+        st = buf.strides
+        view = np.ndarray((c,) + self.ksize + (n, self.lw), dtype=buf.dtype, buffer=buf,
+                          strides=(st[1],) + tuple(k * it for k in self.kstep) + (st[0], it))
+        out = _temp("cols", (c * len(self.offs), n * self.lw), x.dtype)
+        np.copyto(out.reshape(view.shape), view)
+        return out
 
     def widen(self, g: np.ndarray) -> np.ndarray:
-        """g (N, O, *O) on the wide grid, zeros in the junk columns: (N, O, lw)."""
+        """g (N, O, *O) on the wide grid, channel-major, zeros in the junk columns:
+        (O, N * lw)."""
         n, o = g.shape[:2]
-        if g.shape[3:] == self.sp[1:]:
-            return g.reshape(n, o, self.lw)
-        out = np.zeros((n, o, self.osz[0]) + self.sp[1:], dtype=g.dtype)
-        out[(Ellipsis,) + tuple(slice(0, v) for v in g.shape[2:])] = g
-        return out.reshape(n, o, self.lw)
+        out = _temp("wide", (o, n, self.osz[0]) + self.sp[1:], g.dtype)
+        out[(Ellipsis,) + tuple(slice(0, v) for v in g.shape[2:])] = g.swapaxes(0, 1)
+        for d in range(3, g.ndim):  # zeros in the junk positions (g's leading dim is full)
+            out[(slice(None),) * d + (slice(g.shape[d], None),)] = 0
+        return out.reshape(o, n * self.lw)
 
     def narrow(self, a: np.ndarray) -> np.ndarray:
-        """(N, O, lw) outputs cropped to (N, O, *O)."""
-        a = a.reshape(a.shape[:2] + (self.osz[0],) + self.sp[1:])
-        return np.ascontiguousarray(a[(Ellipsis,) + tuple(slice(0, v) for v in self.osz[1:])])
+        """(O, N * lw) outputs cropped to (N, O, *O), contiguous."""
+        o = a.shape[0]
+        a = a.reshape((o, -1, self.osz[0]) + self.sp[1:])
+        a = a[(Ellipsis,) + tuple(slice(0, v) for v in self.osz[1:])]
+        return np.copy(a.swapaxes(0, 1), order="C")  # (a new array: a may be a temporary)
 
-    def add_cols(self, cols: np.ndarray, padding, size) -> np.ndarray:
-        """col2im on the wide grid: (N, C, prod(K), lw) summed into (N, C, *size)."""
-        n, c = cols.shape[:2]
-        buf = np.zeros((n, c, self.total), dtype=cols.dtype)
+    def add_cols(self, cols: np.ndarray, size) -> np.ndarray:
+        """col2im on the wide grid: channel-major columns (C * prod(K), N * lw) summed into
+        (N, C, *size)."""
+        kp = len(self.offs)
+        c = cols.shape[0] // kp
+        cols = cols.reshape(c, kp, -1, self.lw)
+        n = cols.shape[2]
+        buf = _temp("col2im", (c, n, self.total), cols.dtype, zero=True)
         for j, off in enumerate(self.offs):
-            buf[:, :, off:off + self.lw] += cols[:, :, j]
-        img = np.reshape(buf[:, :, :nprod(self.sp)], (n, c) + self.sp, copy=False)
-        return np.ascontiguousarray(img[self.interior(padding, size)])
+            buf[:, :, off:off + self.lw] += cols[:, j]
+        img = np.reshape(buf[:, :, :nprod(self.sp)], (c, n) + self.sp, copy=False)
+        return np.copy(img[self.inner].swapaxes(0, 1), order="C")  # (a new array)
+
+
+def _gmm(a: np.ndarray, b: np.ndarray, temp: bool = False) -> np.ndarray:
+    """a @ b for stacks (G, m, k) x (G, k, n): one 2-d product when G is 1. With temp, the
+    result is a temporary of this module (slot "prod")."""
+    shape = (a.shape[0], a.shape[1], b.shape[2])
+    dt = np.result_type(a.dtype, b.dtype)
+    out = _temp("prod", shape, dt) if temp else None
+    if a.shape[0] == 1 and dt.kind in "fc" and a.dtype == dt and b.dtype == dt:
+        r = np.dot(a[0], b[0], out=None if out is None else out[0])
+        return r[None] if out is None else out
+    return np.matmul(a, b, out=out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -167,9 +216,25 @@ def _wide(size, ksize, stride, padding, dilation, osize):
     return geo if tuple(osize) == geo.osz else None
 
 
+def wide_parts(x: np.ndarray | None, g: np.ndarray | None, size, ksize, stride, padding,
+               dilation) -> tuple:
+    """(columns of x, widened g) on the wide grid of a convolution over inputs of spatial
+    `size` whose output is g's, or (None, None) where it does not apply: a backward that
+    needs them for two gradients makes them once and passes them to corr / corr_t / corr_w.
+    x or g may be None (not needed)."""
+    osize = g.shape[2:] if g is not None else tuple(
+        out_size(sz, k, st, p, d) for sz, k, st, p, d in
+        zip(size, ksize, stride, padding, dilation))
+    geo = _wide(size, ksize, stride, padding, dilation, osize)
+    if geo is None:
+        return None, None
+    return (None if x is None else geo.cols(x)), (None if g is None else geo.widen(g))
+
+
 def corr(x: np.ndarray, w: np.ndarray, stride, padding, dilation, groups: int,
-         osize=None) -> np.ndarray:
-    """Convolution (cross-correlation) forward: (N, C, *S) x (O, C/G, *K) -> (N, O, *O')."""
+         osize=None, cols=None) -> np.ndarray:
+    """Convolution (cross-correlation) forward: (N, C, *S) x (O, C/G, *K) -> (N, O, *O').
+    `cols`: x's wide-grid columns when already made (see wide_parts)."""
     n = x.shape[0]
     o, cg = w.shape[:2]
     ksize = w.shape[2:]
@@ -179,9 +244,9 @@ def corr(x: np.ndarray, w: np.ndarray, stride, padding, dilation, groups: int,
         osize = tuple(out_size(sz, k, st, p, d) for sz, k, st, p, d in
                       zip(x.shape[2:], ksize, stride, padding, dilation))
     geo = _wide(x.shape[2:], ksize, stride, padding, dilation, osize)
-    if geo is not None:
-        cols = geo.cols(x, padding).reshape(n, groups, cg * kp, geo.lw)
-        return geo.narrow(np.matmul(wr, cols).reshape(n, o, geo.lw))
+    if geo is not None:  # the whole batch as one product per group
+        cols = (geo.cols(x) if cols is None else cols).reshape(groups, cg * kp, n * geo.lw)
+        return geo.narrow(_gmm(wr, cols, temp=True).reshape(o, n * geo.lw))
     cols, osize = im2col(x, ksize, stride, padding, dilation, osize)
     cols = cols.reshape(n, groups, cg * kp, nprod(osize))
     out = np.matmul(wr, cols)  # (N, G, Og, O')
@@ -189,8 +254,9 @@ def corr(x: np.ndarray, w: np.ndarray, stride, padding, dilation, groups: int,
 
 
 def corr_t(g: np.ndarray, w: np.ndarray, stride, padding, dilation, groups: int,
-           size) -> np.ndarray:
-    """Transposed convolution (the input gradient of corr): (N, O, *O') -> (N, C, *size)."""
+           size, gw=None) -> np.ndarray:
+    """Transposed convolution (the input gradient of corr): (N, O, *O') -> (N, C, *size).
+    `gw`: g widened when already made (see wide_parts)."""
     n = g.shape[0]
     o, cg = w.shape[:2]
     ksize = w.shape[2:]
@@ -199,29 +265,30 @@ def corr_t(g: np.ndarray, w: np.ndarray, stride, padding, dilation, groups: int,
     wt = w.reshape(groups, o // groups, cg * kp).transpose(0, 2, 1)  # (G, Cg*Kp, Og)
     geo = _wide(size, ksize, stride, padding, dilation, osize)
     if geo is not None:
-        gw = geo.widen(g).reshape(n, groups, o // groups, geo.lw)
-        cols = np.matmul(wt, gw).reshape(n, groups * cg, kp, geo.lw)
-        return geo.add_cols(cols, padding, size)
+        gw = (geo.widen(g) if gw is None else gw).reshape(groups, o // groups, n * geo.lw)
+        return geo.add_cols(_gmm(wt, gw, temp=True).reshape(groups * cg * kp, n * geo.lw),
+                            size)
     cols = np.matmul(wt, g.reshape(n, groups, o // groups, nprod(osize)))  # (N, G, Cg*Kp, O')
     cols = cols.reshape((n, groups * cg) + tuple(ksize) + tuple(osize))
     return col2im(cols, size, ksize, stride, padding, dilation)
 
 
 def corr_w(g: np.ndarray, x: np.ndarray, stride, padding, dilation, groups: int,
-           ksize) -> np.ndarray:
-    """Weight gradient of corr: sum over batch and positions of g times the input windows."""
+           ksize, gw=None, cols=None) -> np.ndarray:
+    """Weight gradient of corr: sum over batch and positions of g times the input windows.
+    `gw`, `cols`: g widened and x's columns when already made (see wide_parts)."""
     n, o = g.shape[:2]
     c = x.shape[1]
     cg = c // groups
     kp = nprod(ksize)
     geo = _wide(x.shape[2:], ksize, stride, padding, dilation, g.shape[2:])
-    if geo is not None:
-        cols = geo.cols(x, padding).reshape(n, groups, cg * kp, geo.lw)
-        gr = geo.widen(g).reshape(n, groups, o // groups, geo.lw)
-    else:
-        cols, osize = im2col(x, ksize, stride, padding, dilation, g.shape[2:])
-        cols = cols.reshape(n, groups, cg * kp, nprod(osize))
-        gr = g.reshape(n, groups, o // groups, nprod(osize))
+    if geo is not None:  # sum over batch and positions: one product per group
+        cols = (geo.cols(x) if cols is None else cols).reshape(groups, cg * kp, n * geo.lw)
+        gr = (geo.widen(g) if gw is None else gw).reshape(groups, o // groups, n * geo.lw)
+        return _gmm(gr, cols.transpose(0, 2, 1)).reshape((o, cg) + tuple(ksize))
+    cols, osize = im2col(x, ksize, stride, padding, dilation, g.shape[2:])
+    cols = cols.reshape(n, groups, cg * kp, nprod(osize))
+    gr = g.reshape(n, groups, o // groups, nprod(osize))
     # per sample (G, Og, O') @ (G, O', Cg*Kp), summed over the batch: the columns are used in
     # place (a transposed view BLAS reads directly), not copied again
     gw = np.matmul(gr, cols.transpose(0, 1, 3, 2))

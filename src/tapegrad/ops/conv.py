@@ -107,20 +107,32 @@ def convolution_backward(g: Tensor, x, w, p, mask) -> tuple:
     gx = gw = gb = None
     # complex: the adjoint of a bilinear map pairs g with the conjugated other operand
     cplx = ga.dtype.kind == "c"
+    # what two gradients read is made once: for a convolution the widened g (the input and
+    # weight gradients read it, and the bias gradient sums it), for a transposed one g's
+    # columns (the input and weight gradients)
+    gwide = gcols = None
+    if transposed:
+        if mask[0] and mask[1]:
+            gcols, _ = K.wide_parts(ga, None, ga.shape[2:], ws[2:], stride, padding, dilation)
+    elif mask[0] or mask[1]:
+        _, gwide = K.wide_parts(None, ga, xs[2:], ws[2:], stride, padding, dilation)
     if mask[0]:
         wa = np.conj(w._data) if cplx else w._data
         if transposed:
-            gx = K.corr(ga, wa, stride, padding, dilation, groups, xs[2:])
+            gx = K.corr(ga, wa, stride, padding, dilation, groups, xs[2:], cols=gcols)
         else:
-            gx = K.corr_t(ga, wa, stride, padding, dilation, groups, xs[2:])
+            gx = K.corr_t(ga, wa, stride, padding, dilation, groups, xs[2:], gw=gwide)
     if mask[1]:
         xa = np.conj(x._data) if cplx else x._data
         if transposed:
-            gw = K.corr_w(xa, ga, stride, padding, dilation, groups, ws[2:])
+            gw = K.corr_w(xa, ga, stride, padding, dilation, groups, ws[2:], cols=gcols)
         else:
-            gw = K.corr_w(ga, xa, stride, padding, dilation, groups, ws[2:])
+            gw = K.corr_w(ga, xa, stride, padding, dilation, groups, ws[2:], gw=gwide)
     if mask[2]:
-        gb = ga.sum(axis=(0,) + tuple(range(2, ga.ndim)))
+        if gwide is not None:  # the same sum, over the widened copy (its junk is zeros)
+            gb = gwide.sum(axis=1)
+        else:
+            gb = ga.sum(axis=(0,) + tuple(range(2, ga.ndim)))
     node = new_node(ConvolutionBackwardBackward0, (g, x, w))
     if node is not None:
         node.p = p

@@ -37,6 +37,11 @@ def _dims(shape) -> str:
     return "x".join(str(s) for s in shape)
 
 
+# For 2-D float32 / float64 operands np.dot runs the very BLAS call np.matmul runs (the same
+# values), with less dispatch around it.
+_dot, _matmul = np.dot, np.matmul
+
+
 def _col_major(a: np.ndarray) -> bool:
     """PyTorch's test for a column-major matrix: strides (1, rows) in elements."""
     st = a.strides
@@ -62,10 +67,11 @@ class AddmmBackward0(Node):
             m1._dtype is dt and m2._dtype is dt and ga.ndim == 2 and xa.ndim == 2
             and ya.ndim == 2 and ga.shape[0] == xa.shape[0] and ga.shape[1] == ya.shape[1]
         ):  # no graph to record: the products in NumPy directly
+            p = _dot if ga.itemsize >= 4 else _matmul
             if need1:
-                g1 = _make((ya @ ga.T).T if _col_major(xa) else ga @ ya.T, None, False)
+                g1 = _make(p(ya, ga.T).T if _col_major(xa) else p(ga, ya.T), None, False)
             if need2:
-                g2 = _make((ga.T @ xa).T if _col_major(ya) else xa.T @ ga, None, False)
+                g2 = _make(p(ga.T, xa).T if _col_major(ya) else p(xa.T, ga), None, False)
         else:  # mm raises its own messages for a shape or dtype a hook changed
             if need1:
                 g1 = mm(_conj(m2), g.t()).t() if _col_major(xa) else mm(g, _h(m2))
@@ -127,7 +133,7 @@ def _linear2d(bias: Tensor, x: Tensor, w: Tensor) -> Tensor:
         or c.shape != (wa.shape[0],) or _core.fw_on
     ):
         return _addmm(bias, x, _t(w))  # (messages, broadcasting, forward AD)
-    out = a @ wa.T
+    out = _dot(a, wa.T) if a.itemsize >= 4 and a.dtype.kind == "f" else a @ wa.T
     np.add(out, c, out=out)
     xr, wr, br = x._requires_grad, w._requires_grad, bias._requires_grad
     if not (_state.enabled and (xr or wr or br)):

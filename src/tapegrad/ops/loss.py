@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor
-from ..autograd.graph import Node
+from ..autograd.graph import FREED, Node
+from . import _core
 from ._core import _state, new_node, promote, save, wrap
 from .activation import logsigmoid
 from .binary import where
@@ -71,12 +72,19 @@ def apply_reduction(loss: Tensor, r: int) -> Tensor:
     return loss.mean() if r == MEAN else loss.sum() if r == SUM else loss
 
 
+_add_reduce = np.add.reduce
+
+
 def _reduce_np(a: np.ndarray, r: int) -> np.ndarray:
     if r == MEAN:
+        n = a.size
+        if n and a.dtype.itemsize >= 4:  # float32 / float64: PyTorch's sum, then / numel
+            # (a division in the dtype itself, one rounding, as PyTorch's sum().div_(numel))
+            return np.asarray(_add_reduce(a, None) / n, dtype=a.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.asarray(a.mean() if a.size else np.nan, dtype=a.dtype)
+            return np.asarray(a.mean() if n else np.nan, dtype=a.dtype)
     if r == SUM:
-        return np.asarray(a.sum(), dtype=a.dtype)
+        return np.asarray(_add_reduce(a, None), dtype=a.dtype)
     return a
 
 
@@ -145,11 +153,38 @@ class _PairLoss(Node):
 
 
 class MseLossBackward0(_PairLoss):
+    # PyTorch's kernel: gx = norm * (x - y) * g, norm = 2 / numel for 'mean' and 2 otherwise,
+    # rounded to the dtype first; gy = -gx (norm * (y - x) * g, the same up to the sign)
     __slots__ = ()
 
     @staticmethod
     def slope(x, y, param):
         return (x - y) * 2.0
+
+    def vjp(self, g):
+        saved = self._saved
+        if saved is FREED:
+            self.saved_tensors()  # raises PyTorch's message
+        x, y = saved[0].unpack(self), saved[1].unpack(self)  # (saved_tensors(), unrolled)
+        norm = 2.0 / self.numel if self.reduction == MEAN else 2.0
+        need_x, need_y = self._next[0][0] is not None, self._next[1][0] is not None
+        xa, ya, ga = x._data, y._data, g._data
+        dt = ga.dtype
+        if (
+            not _state.enabled and not _core.fw_on and xa.dtype == dt and ya.dtype == dt
+            and dt.kind == "f" and dt.itemsize >= 4
+        ):  # no graph to record: the same arithmetic in NumPy, in one buffer
+            d = xa - ya
+            np.multiply(d, norm, out=d)  # (a Python float: rounded to the dtype, as ATen's)
+            if ga.shape == d.shape or not ga.ndim:
+                np.multiply(d, ga, out=d)
+            else:
+                d = d * ga
+            gx = _core._make(d, None, False)
+            return (gx if need_x else None,
+                    _core._make(np.negative(d), None, False) if need_y else None)
+        gx = (x - y) * norm * g
+        return gx if need_x else None, -gx if need_y else None
 
 
 class SmoothL1LossBackward0(_PairLoss):
@@ -186,11 +221,11 @@ def _pair_loss(node_cls, kernel, input, target, r, np_fn, param, dt=None):  # no
     """The primitive loss np_fn(input - target, param) reduced by r, in dtype dt (default: the
     promoted dtype), recorded as node_cls."""
     if dt is None:
-        dt = promote(input, target)
+        dt = input._dtype if input._dtype is target._dtype else promote(input, target)
     if dt.category != D.FLOAT:
         raise NotImplementedError(f'"{kernel}" not implemented for \'{dt._short}\'')
-    shape = broadcast_shape(input._data.shape, target._data.shape)
     xa, ya = input._data, target._data
+    shape = xa.shape if xa.shape == ya.shape else broadcast_shape(xa.shape, ya.shape)
     npd = dt.np
     d = (xa.astype(npd, copy=False) - ya.astype(npd, copy=False))
     out = _reduce_np(np.asarray(np_fn(d, param), dtype=npd), r)
@@ -199,6 +234,11 @@ def _pair_loss(node_cls, kernel, input, target, r, np_fn, param, dt=None):  # no
         node.reduction, node.param, node.numel = r, param, max(math.prod(shape), 1)
         save(node, input, target)
     return wrap(out, node)
+
+
+def _square(d, _):
+    # d is the fresh difference array (a NumPy scalar for 0-d operands)
+    return np.multiply(d, d, out=d) if type(d) is np.ndarray else d * d
 
 
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,  # noqa: A002
@@ -217,7 +257,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,  # n
         return _weighted((input.expand(shape) - target.expand(shape)).pow(2), input, weight,
                          reduction)
     return _pair_loss(MseLossBackward0, "mse_cpu", input, target, reduction_enum(reduction),
-                      lambda d, _: d * d, None)
+                      _square, None)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,  # noqa: A002

@@ -18,8 +18,9 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
-from ..autograd.graph import Node
-from ._core import new_node, wrap
+from ..autograd.graph import Node, SavedTensor
+from . import _core
+from ._core import _state, new_node, wrap
 from ._gather import scatter_add_along
 from .binary import where
 from .loss import MEAN, NONE, SUM, get_reduction, no_grad_arg
@@ -36,9 +37,19 @@ class NllLossBackward0(Node):
     __slots__ = ("index", "coef", "dim")
 
     def vjp(self, g):
-        src = (g * _make(self.coef.astype(g._data.dtype, copy=False))).unsqueeze(self.dim)
-        return scatter_add_along(None, self.dim, self.index, src, self._in_meta[0][0],
-                                 unique=True)
+        self.saved_tensors()  # (as PyTorch, which keeps them: their versions are checked)
+        coef = self.coef.astype(g._data.dtype, copy=False)
+        shape = self._in_meta[0][0]
+        ga, idx = g._data, self.index
+        if (
+            not _state.enabled and not _core.fw_on and len(shape) == 2 and self.dim == 1
+            and ga.dtype.kind == "f" and idx.shape == (shape[0], 1)
+        ):  # no graph to record: the same scatter-add into zeros, one target per row
+            out = np.zeros(shape, dtype=ga.dtype)
+            out[np.arange(shape[0]), idx[:, 0]] += ga * coef
+            return _make(out, None, False)
+        src = (g * _make(coef)).unsqueeze(self.dim)
+        return scatter_add_along(None, self.dim, self.index, src, shape, unique=True)
 
 
 class NllLoss2DBackward0(NllLossBackward0):
@@ -64,30 +75,50 @@ def _nll(input: Tensor, target: Tensor, weight, r: int, ignore_index: int,  # no
     c = x.shape[cdim]
     t = target._data.astype(np.int64, copy=False)
     keep = t != ignore_index
-    bad = keep & ((t < 0) | (t >= c))
-    if bad.any():
-        raise IndexError(f"Target {int(t[bad].reshape(-1)[0])} is out of bounds.")
-    ts = np.where(keep, t, 0)
-    idx = np.expand_dims(ts, cdim)
-    picked = np.take_along_axis(x, idx, axis=cdim).squeeze(cdim) if x.ndim else x
-    w = keep.astype(x.dtype) if weight is None else np.where(keep, weight._data[ts], 0).astype(
-        x.dtype)
-    loss = -w * picked
+    all_kept = bool(keep.all())
+    if not all_kept or (t.size and (t.min() < 0 or t.max() >= c)):
+        bad = keep & ((t < 0) | (t >= c))
+        if bad.any():
+            raise IndexError(f"Target {int(t[bad].reshape(-1)[0])} is out of bounds.")
+    ts = t.copy() if all_kept else np.where(keep, t, 0)  # (the node keeps it)
+    idx = ts.reshape(ts.shape[:cdim] + (1,) + ts.shape[cdim:])  # (expand_dims at cdim)
+    if x.ndim == 2:  # (one class per row: the same values take_along_axis picks)
+        picked = x[np.arange(x.shape[0]), ts]
+    else:
+        picked = np.take_along_axis(x, idx, axis=cdim).squeeze(cdim) if x.ndim else x
+    plain = weight is None and all_kept  # every weight 1: -w * picked is -picked exactly
+    if plain:
+        w = None
+        loss = np.negative(picked)
+    else:
+        w = keep.astype(x.dtype) if weight is None else np.where(
+            keep, weight._data[ts], 0).astype(x.dtype)
+        loss = -w * picked
+    total = None
     if r == NONE:
         out = loss
     else:
         out = np.asarray(loss.sum(), dtype=x.dtype)
         if r == MEAN:
-            total = w.sum()
-            with np.errstate(invalid="ignore", divide="ignore"):
+            # (a sum of ones is their count, exactly, below 2**24)
+            total = x.dtype.type(t.size) if plain and t.size < 1 << 24 else w.sum()
+            if total:
                 out = np.asarray(out / total, dtype=x.dtype)
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out = np.asarray(out / total, dtype=x.dtype)
     node = new_node(node_cls, (input,))
     if node is not None:
-        coef = -w
-        if r == MEAN:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                coef = np.where(keep, coef / w.sum(), 0)
+        if plain:
+            v = x.dtype.type(-1) / total if r == MEAN and total else -1  # (no entry if 0)
+            coef = np.full(t.shape, v, x.dtype)
+        else:
+            coef = -w
+            if r == MEAN:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    coef = np.where(keep, coef / total, 0)
         node.index, node.coef, node.dim = idx, coef, cdim
+        node._saved = (SavedTensor(input), SavedTensor(target))
     return wrap(out, node)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tensor import Tensor, _wrap_dim
+from .._tensor import Tensor, _make, _wrap_dim
+from ..autograd.engine import edge_of
 from ..autograd.graph import Node
-from ._core import new_node, wrap, wrap_view
+from . import _core
+from ._core import _state, in_meta, meta_of, new_node, wrap, wrap_view
 
 __all__ = ["reshape", "view", "expand", "permute", "transpose", "t", "unsqueeze", "squeeze",
            "sum_to_size", "infer_size", "expand_as", "broadcast_to", "view_as", "reshape_as",
@@ -232,7 +234,20 @@ class TBackward0(Node):
     __slots__ = ()
 
     def vjp(self, g):
-        return g.t()
+        if _state.enabled or _core.fw_on or type(g) is not Tensor:
+            return g.t()
+        # no graph to record: the transposed array as a plain tensor (only the engine and
+        # hooks see it). When g is itself the transpose of an array, that array is the answer
+        # (same memory, shape and strides): a gradient made in its parameter's layout (see
+        # AddmmBackward0) then reaches AccumulateGrad as an array of its own, which it can keep
+        # without a copy.
+        a = g._data.T
+        b = a.base
+        if b is not None and type(b) is np.ndarray and b.shape == a.shape and (
+            b.strides == a.strides and b.dtype == a.dtype
+        ):
+            a = b
+        return _make(a, None, False)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:  # noqa: A002
@@ -251,10 +266,17 @@ swapaxes = swapdims = transpose
 
 def t(input: Tensor) -> Tensor:  # noqa: A002
     """Transpose a tensor of at most 2 dimensions."""
-    n = input._data.ndim
+    a = input._data
+    n = a.ndim
     if n > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {n}D")
-    return wrap_view(input._data.T, input, new_node(TBackward0, (input,)))
+    if _state.enabled and input._requires_grad and not _core.fw_on:  # new_node, inlined
+        node = TBackward0()
+        node._next = (edge_of(input),)
+        node._in_meta = in_meta(meta_of(input))
+    else:
+        node = new_node(TBackward0, (input,))
+    return wrap_view(a.T, input, node)
 
 
 class UnsqueezeBackward0(Node):

@@ -212,7 +212,9 @@ class ModuleHooksMixin:
     # --- calling -----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
-                or self._backward_pre_hooks or _any_global_hooks()):
+                or self._backward_pre_hooks or H._global_forward_pre_hooks
+                or H._global_forward_hooks or H._global_backward_pre_hooks
+                or H._global_backward_hooks):  # (_any_global_hooks, inlined)
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
