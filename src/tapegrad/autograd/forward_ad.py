@@ -357,7 +357,8 @@ def _compute(node, info) -> tuple:
                 views = None
         if views is not None:
             res = tuple(views)
-        elif jvp is not None and real and all(not dt.is_complex for _, _, dt, _ in outs):
+        elif jvp is not None and (getattr(node, "jvp_complex", False) or (
+                real and all(not dt.is_complex for _, _, dt, _ in outs))):
             state.enabled = info.grad_on
             res = jvp(*tans)
             if type(res) is not tuple:

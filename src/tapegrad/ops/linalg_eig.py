@@ -46,6 +46,22 @@ class LinalgEigBackward0(Node):
         L, V = self.saved_tensors()
         return eig_backward(gL, gV, L, V)
 
+    jvp_complex = True  # the jvp below is written for complex values
+
+    def jvp(self, tA):
+        # With M = V^-1 tA V: tL = diag(M), tV = V (M / (L_j - L_i)) off the diagonal, then
+        # the part along each v that would change its (unit) norm removed:
+        # tV -= V Re(diag(V^H tV))
+        L, V = self.saved_tensors()
+        n = L._data.shape[-1]
+        M = solve(V, matmul(tA.to(V.dtype), V))
+        eye = np.eye(n, dtype=bool)
+        E = L.unsqueeze(-2) - L.unsqueeze(-1)
+        inner = (M / _fill_diag(E, eye)).masked_fill(wrap(eye), 0)
+        tV = matmul(V, inner)
+        tV = tV - V * diagonal(matmul(_h(V), tV), 0, -2, -1).real.unsqueeze(-2)
+        return diagonal(M, 0, -2, -1), tV
+
 
 def eig_backward(gL, gV, L: Tensor, V: Tensor) -> Tensor:
     """The gradient of A from those of its eigenvalues L and unit eigenvectors V."""
