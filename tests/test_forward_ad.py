@@ -241,3 +241,15 @@ def test_forward_over_reverse_through_activations(name):
             return g.detach(), _unpack(m, g)[1].detach()
 
     both(prog, atol=1e-10, rtol=1e-8)
+
+
+def test_op_without_forward_rule_refuses_as_torch():
+    def prog(m):
+        lp = m.tensor(np.random.default_rng(0).standard_normal((5, 2, 4))).log_softmax(2)
+        with fw(m).dual_level():
+            x = fw(m).make_dual(lp, m.ones_like(lp))
+            return m.nn.functional.ctc_loss(x, m.tensor([[1, 2], [1, 1]]), m.tensor([5, 5]),
+                                            m.tensor([2, 2]))
+
+    same_error(prog)
+    assert fw(tapegrad)._level is None  # the level closed on the way out

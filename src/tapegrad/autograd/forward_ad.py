@@ -242,6 +242,14 @@ def note_node(node, inputs, make):
             tans.append(None)
     if not found:
         return node
+    unsupported = getattr(make, "no_forward_ad", None)
+    if unsupported is not None:  # PyTorch has no forward rule for this op either
+        raise NotImplementedError(
+            f"Trying to use forward AD with {unsupported} that does not support it because it "
+            "has not been implemented yet.\nPlease file an issue to PyTorch at "
+            "https://github.com/pytorch/pytorch/issues/new?template=feature-request.yml so "
+            "that we can prioritize its implementation or submit a PR adding the "
+            "implementation to derivatives.yaml")
     fw_only = node is None
     if fw_only:
         node = make()

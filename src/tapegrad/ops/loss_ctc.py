@@ -147,6 +147,7 @@ class _Ctc:
 
 class CtcLossBackward0(Node):
     __slots__ = ("ctc", "log_alpha", "zero_infinity")
+    no_forward_ad = "_ctc_loss"  # no forward-mode rule (PyTorch has none either)
 
     def vjp(self, g):
         out, lp = self.saved_tensors()
