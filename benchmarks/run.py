@@ -13,6 +13,10 @@ of that workload. The worker also reports the first step's peak memory (shown fo
 ``MEMORY = True``, next to their ``analytic_bytes``), and for workloads with ``flops(params)``
 the GFLOP/s, next to what their optional ``probe`` measures (W4: NumPy's own matmul).
 
+On a shared machine, ``--max-load L`` makes each round wait (up to ``--patience`` seconds) until
+the 1-minute load average is below L, so that a burst of someone else's work does not land in
+the middle of a workload.
+
 The table is printed as markdown and written, with the raw figures, to
 `benchmarks/results/latest.md` and `latest.json`; with ``--readme`` the table between the
 ``<!-- bench:start -->`` / ``<!-- bench:end -->`` markers of README.md is rewritten too
@@ -31,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +81,20 @@ def load_avg() -> float | None:
         return None
 
 
+def wait_quiet(max_load: float | None, patience_s: float, log=print) -> None:
+    """On a shared machine: before a round, wait (up to patience_s) until the 1-minute load
+    average is below max_load, so that no round runs beside someone else's burst of work."""
+    if max_load is None or load_avg() is None:
+        return
+    waited = 0.0
+    while load_avg() >= max_load and waited < patience_s:
+        if not waited:
+            log(f"  waiting for the 1-minute load average ({load_avg()}) to drop below "
+                f"{max_load}")
+        time.sleep(5.0)
+        waited += 5.0
+
+
 def agreement(mod, got: np.ndarray, want: np.ndarray) -> dict:
     """How a peer's check values compare with the reference's.
 
@@ -98,7 +117,8 @@ def agreement(mod, got: np.ndarray, want: np.ndarray) -> dict:
 
 
 def run_workload(workload_id: str, peers: list[str], *, rounds: int, threads: int,
-                 target_s: float, smoke: bool = False, log=print) -> dict:
+                 target_s: float, smoke: bool = False, log=print, max_load: float | None = None,
+                 patience_s: float = 600.0) -> dict:
     """Run one workload over `rounds` interleaved rounds; return its figures."""
     mod = load(workload_id)
     params = mod.SMOKE_PARAMS if smoke else mod.PARAMS
@@ -109,6 +129,7 @@ def run_workload(workload_id: str, peers: list[str], *, rounds: int, threads: in
     grads: dict[str, np.ndarray] = {}
     loads = [load_avg()]
     for r in range(rounds):
+        wait_quiet(max_load, patience_s, log)
         order = peers[r % len(peers):] + peers[:r % len(peers)]
         for peer in order:
             if peer in unsupported:
@@ -287,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds of timed steps per peer per round")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one round, no files")
     ap.add_argument("--no-write", action="store_true", help="print only; write no results")
+    ap.add_argument("--max-load", type=float, default=None,
+                    help="before each round, wait until the 1-minute load average is below this")
+    ap.add_argument("--patience", type=float, default=600.0,
+                    help="longest wait (seconds) for --max-load before a round runs anyway")
     ap.add_argument("--readme", action="store_true",
                     help="also rewrite the table between the bench markers in README.md")
     a = ap.parse_args(argv)
@@ -304,12 +329,14 @@ def main(argv: list[str] | None = None) -> int:
               "machine": machine(), "peers": peers, "skipped": skipped,
               "reference": REFERENCE if REFERENCE in peers else peers[0],
               "settings": {"rounds": a.rounds, "threads": a.threads, "target_s": a.target_s,
+                           "max_load": a.max_load,
                            "thread_env": list(THREAD_VARS)},
               "workloads": []}
     for wid in a.workloads:
         print(f"{wid} ({load(wid).TITLE}):")
         report["workloads"].append(run_workload(wid, peers, rounds=a.rounds, threads=a.threads,
-                                                target_s=a.target_s, smoke=a.smoke))
+                                                target_s=a.target_s, smoke=a.smoke,
+                                                max_load=a.max_load, patience_s=a.patience))
     report["machine"]["load_avg_1min_at_end"] = load_avg()
     md = markdown(report)
     print()

@@ -35,7 +35,7 @@ def _scratch(n: int) -> np.ndarray:
     """This thread's float64 buffer of at least n elements (n <= _BLOCK), reused."""
     buf = getattr(_local, "buf", None)
     if buf is None or buf.size < n:
-        buf = _local.buf = np.empty(max(n, _BLOCK), dtype=_F64)
+        buf = _local.buf = np.empty(n, dtype=_F64)
     return buf[:n]
 
 
