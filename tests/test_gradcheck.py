@@ -334,11 +334,116 @@ def test_check_forward_ad_catches_a_wrong_jvp():
 
 
 def test_not_yet_supported_flags():
-    z = tapegrad.tensor([1 + 1j], dtype=tapegrad.complex128, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="complex inputs.*not yet supported"):
-        tapegrad.autograd.gradcheck(lambda a: a.exp(), z, check_forward_ad=True)
-    with pytest.raises(NotImplementedError, match="check_batched_grad=True.*not yet supported"):
-        tapegrad.autograd.gradcheck(lambda a: a.exp(), _y(tapegrad), check_batched_grad=True)
+    with pytest.raises(NotImplementedError,
+                       match="check_batched_forward_grad=True.*not yet supported"):
+        tapegrad.autograd.gradcheck(lambda a: a.exp(), _y(tapegrad), check_forward_ad=True,
+                                    check_batched_forward_grad=True)
+
+
+def torch_module():
+    return pytest.importorskip("torch")
+
+
+def test_check_forward_ad_complex_inputs():
+    """Complex inputs are checked in forward mode as their imaginary then real parts."""
+    pytest.importorskip("torch")
+
+    def prog(m):
+        z = m.tensor([1 + 1j, 0.5 - 2j], dtype=m.complex128, requires_grad=True)
+        x = m.tensor([0.3, 0.7], dtype=m.float64, requires_grad=True)
+        return (
+            m.autograd.gradcheck(lambda a, b: (a.exp() * b, (a.abs() * b).sum()), (z, x),
+                                 check_forward_ad=True),
+            m.autograd.gradcheck(lambda a: a.conj() * a, (z,), check_forward_ad=True,
+                                 check_backward_ad=False),
+            m.autograd.gradcheck(lambda a: m.view_as_real(a.sin()), (z,), check_forward_ad=True),
+        )
+
+    both(prog)
+
+
+@pytest.mark.parametrize("jvp_factor", [2j, 2.0])
+def test_check_forward_ad_complex_mismatch(jvp_factor):
+    """A wrong jvp fails on the imaginary part (a real factor fails on it too: it is the
+    first part checked), with PyTorch's message (tapegrad then lists the entries)."""
+    pytest.importorskip("torch")
+
+    def run(m):
+        class F(m.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                return a * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+            @staticmethod
+            def jvp(ctx, t):
+                return t * jvp_factor * 1.5
+
+        z = m.tensor([1 + 1j, 0.5 - 2j], dtype=m.complex128, requires_grad=True)
+        try:
+            m.autograd.gradcheck(F.apply, (z,), check_forward_ad=True, check_backward_ad=False)
+        except Exception as e:  # noqa: BLE001
+            return type(e).__name__, str(e)
+        return None
+
+    ours, theirs = run(tapegrad), run(torch_module())
+    assert ours[0] == theirs[0] == "GradcheckError"
+    assert ours[1].startswith(theirs[1].replace("torch.", "tapegrad."))
+    assert ours[1].startswith("While considering the imaginary part of complex inputs only")
+
+
+# --- check_batched_grad ------------------------------------------------------------------------
+_BATCHED_FUNCS = {
+    "mlp": lambda m, x, w: (x @ w).tanh().log_softmax(1),
+    "broadcast": lambda m, x, w: (x.unsqueeze(-1) * w.sum(1)).sin().sum(0),
+    "indexing": lambda m, x, w: x[:, [0, 2, 2]].cumsum(1) + w[1:, 0].exp().sum(),
+    "two_outputs": lambda m, x, w: (x.sort(1)[0], m.nn.functional.softplus(w @ w.t())),
+    "complex": lambda m, x, w: m.view_as_real(m.complex(x, x.flip(0)).exp()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BATCHED_FUNCS))
+def test_check_batched_grad(name):
+    pytest.importorskip("torch")
+    fn = _BATCHED_FUNCS[name]
+
+    def prog(m):
+        m.manual_seed(0)
+        x = m.randn(3, 4, dtype=m.float64, requires_grad=True)
+        w = m.randn(4, 2, dtype=m.float64, requires_grad=True)
+        return (m.autograd.gradcheck(lambda a, b: fn(m, a, b), (x, w), check_batched_grad=True),
+                m.autograd.gradgradcheck(lambda a, b: fn(m, a, b), (x, w),
+                                         check_batched_grad=True))
+
+    both(prog)
+
+
+def test_check_batched_grad_mismatch():
+    """A backward that answers differently for the batch of cotangents than for each one
+    (its 7th call, the batched pull in both libraries) fails with PyTorch's message."""
+    pytest.importorskip("torch")
+
+    def prog(m):
+        calls = [0]
+
+        class F(m.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                calls[0] += 1
+                return g * (3 if calls[0] == 7 else 2)
+
+        x = m.tensor([1.0, 2.0], dtype=m.float64, requires_grad=True)
+        m.manual_seed(0)
+        m.autograd.gradcheck(F.apply, x, check_batched_grad=True)
+
+    same_error(prog)
 
 
 # (complex inputs and outputs: tests/test_complex_autograd.py)

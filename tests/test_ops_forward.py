@@ -269,8 +269,7 @@ def _complexify(case: Case):
 # triangle of a Hermitian matrix, or its outputs are fixed only up to a complex phase).
 _NOT_COMPLEXIFIABLE = ("cholesky", "eigh", "svd", "torch_svd", "ldexp")
 # PyTorch runs these on complex inputs; tapegrad does not yet (it raises NotImplementedError).
-_COMPLEX_GAPS = {"silu", "rms_norm", "rms_norm_eps", "logcumsumexp", "logcumsumexp_large",
-                 "scatter_reduce_prod", "soft_margin_loss"}
+_COMPLEX_GAPS: set = set()
 
 
 @pytest.mark.parametrize("case", FORWARD)

@@ -80,18 +80,22 @@ def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
             raise TypeError(
                 "gradients can be either Tensors or None, but got " + type(g).__name__
             )
-        if g._data.shape != out._data.shape:
+        if type(g) is _Tensor:
+            gshape, gdt = g._data.shape, g._dtype
+        else:  # a Tensor subclass, or a BatchedTensor (one cotangent per sample, under vmap)
+            gshape, gdt = tuple(g.shape), g.dtype
+        if gshape != out._data.shape:
             raise RuntimeError(
-                f"Mismatch in shape: grad_output[{i}] has a shape of {_size_str(g._data.shape)} "
+                f"Mismatch in shape: grad_output[{i}] has a shape of {_size_str(gshape)} "
                 f"and output[{i}] has a shape of {_size_str(out._data.shape)}."
             )
-        if (out._dtype.category == D.COMPLEX) != (g._dtype.category == D.COMPLEX):
+        if (out._dtype.category == D.COMPLEX) != (gdt.category == D.COMPLEX):
             raise RuntimeError(
                 f"For complex Tensors, both grad_output and output are required to have the same "
-                f"dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {g._dtype!r} and "
+                f"dtype. Mismatch in dtype: grad_output[{i}] has a dtype of {gdt!r} and "
                 f"output[{i}] has a dtype of {out._dtype!r}."
             )
-        if g._dtype is not out._dtype:
+        if gdt is not out._dtype:
             g = g.to(out._dtype)
         result.append(g)
     return result

@@ -24,6 +24,7 @@ from .graph import FREED, AccumulateGrad, Node, VersionCounter
 __all__ = ["run_backward"]
 
 _make = _Tensor = None  # from tapegrad._tensor, bound on first use (it imports this module)
+_BT = None  # tapegrad.func's BatchedTensor, set when that package is imported (see batched_vjp)
 _FLOAT = _dtype.FLOAT
 _add_reduce = np.add.reduce
 
@@ -194,6 +195,48 @@ def _calibrate() -> tuple:
     return _SOLE
 
 
+# --- a batch of cotangents -----------------------------------------------------------------
+# Under vmap the cotangents may be BatchedTensors (one cotangent per sample). The rules are
+# written in tapegrad ops, which vmap dispatches to batching rules, so most vjps run once for
+# the whole batch. A rule that reads arrays directly (a NumPy fast path) cannot take a batched
+# tensor; that node alone then runs once per sample and its results are stacked.
+def batched_vjp(node, grads):
+    """node.vjp on gradients some of which are BatchedTensors."""
+    level = None
+    for g in grads:
+        if type(g) is _BT and (level is None or g._level > level):
+            level = g._level
+    if level is None:
+        return node.vjp(*grads)
+    try:
+        return node.vjp(*grads)
+    except Exception:  # noqa: BLE001 (a rule that cannot batch: per sample below)
+        pass
+    from ..func._batching_autograd import per_sample_vjp
+
+    return per_sample_vjp(node, grads, level)
+
+
+def _fit_batched(g, shape, dt, node, i):
+    """A batched gradient summed to its input's shape (undoing broadcasting) and cast."""
+    gshape = tuple(g.shape)
+    if gshape != shape:
+        lead = len(gshape) - len(shape)
+        if lead < 0 or not all(s == 1 or s == gs for s, gs in zip(shape, gshape[lead:])):
+            raise RuntimeError(
+                f"Function {node.name()} returned an invalid gradient at index {i} - got "
+                f"[{', '.join(str(s) for s in gshape)}] but expected shape compatible with "
+                f"[{', '.join(str(s) for s in shape)}]"
+            )
+        g = g.sum_to_size(shape)
+    if g.dtype is not dt:
+        if g.dtype.is_complex and not dt.is_complex:
+            g = g.real
+        if g.dtype is not dt:
+            g = g.to(dt)
+    return g
+
+
 def _add_grads(old, g, state):
     """old + g, two gradients for one input (same shape and dtype once summed and cast);
     in NumPy directly when no graph is recorded (the same np.add the + operator runs)."""
@@ -298,6 +341,9 @@ def run_backward(
         _bind()
     sole = _SOLE if _SOLE is not None else _calibrate()
     quiet = captures is None and not anomaly  # (plain leaves are accumulated on arrival)
+    # a batch of cotangents (vmap over autograd.grad, is_grads_batched, vmap(vjp_fn)): rules
+    # run on BatchedTensors, see batched_vjp
+    batched = _BT is not None and any(type(g) is _BT for _, _, g in start)
     node = None
     ready = None  # the one node the last one made ready while the heap was empty: next to run
     try:
@@ -351,7 +397,7 @@ def run_backward(
                 or (len(grads) > 1 and any(g is not None for g in grads))
                 or getattr(node, "_call_always", False)  # custom Functions run even so
             ):
-                outs = node.vjp(*grads)
+                outs = batched_vjp(node, grads) if batched else node.vjp(*grads)
                 if type(outs) is not tuple:
                     outs = (outs,)
                 if len(outs) != len(nexts):
@@ -384,13 +430,16 @@ def run_backward(
                 )
                 if g is not None:
                     shape, dt = node._in_meta[i]
-                    if g._data.shape != shape:
-                        if plain_leaf:  # no hook sees it: summed without keeping the view
-                            g = _sum_to(g, shape, node, i, state, True)
-                        else:
-                            g = _sum_to(g, shape, node, i, state)
-                    if g._dtype is not dt:
-                        g = _cast(g, dt)
+                    if batched and type(g) is _BT:
+                        g = _fit_batched(g, shape, dt, node, i)
+                    else:
+                        if g._data.shape != shape:
+                            if plain_leaf:  # no hook sees it: summed without keeping the view
+                                g = _sum_to(g, shape, node, i, state, True)
+                            else:
+                                g = _sum_to(g, shape, node, i, state)
+                        if g._dtype is not dt:
+                            g = _cast(g, dt)
                     if plain_leaf and deps[nxt] == 1 and nxt not in buffers:
                         deps[nxt] = 0
                         var = nxt.variable

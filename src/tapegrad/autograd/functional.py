@@ -314,6 +314,30 @@ def _reverse_jacobian(inputs: tuple, outputs: tuple, create_graph: bool, strict:
     return tuple(jac)
 
 
+def _vectorized_jacobian(inputs: tuple, outputs: tuple, create_graph: bool) -> tuple:
+    """All rows of each J_i in one backward pass: the batch of basis cotangents of out_i
+    (is_grads_batched, as PyTorch's vectorize=True)."""
+    from .._creation import zeros
+
+    jac = []
+    for out in outputs:
+        n = out.nelement()
+        rows = (None,) * len(inputs)
+        if n and out.requires_grad:
+            eye = zeros((n, n), dtype=out.dtype)
+            eye.diagonal().fill_(1)
+            rows = _grad([out], inputs, [eye.view((n,) + tuple(out.shape))],
+                         retain_graph=True, create_graph=create_graph, allow_unused=True,
+                         is_grads_batched=True)
+        shape = tuple(out.shape)
+        jac.append(tuple(
+            zeros(shape + tuple(inp.shape), dtype=inp.dtype) if r is None
+            else r.view(shape + tuple(inp.shape))
+            for r, inp in zip(rows, inputs)
+        ))
+    return tuple(jac)
+
+
 def _jacobian_forward(func: Callable, inputs, strict: bool, vectorize: bool,
                       keep_leaf_graph: bool = False):
     """Forward-mode Jacobian, a column per input element, by tapegrad.func's machinery (the
@@ -351,9 +375,9 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
              vectorize: bool = False, strategy: str = "reverse-mode"):
     """The Jacobian of func at inputs: J[i][j] has shape outputs[i].shape + inputs[j].shape.
 
-    vectorize=True computes the same values (tapegrad loops where PyTorch batches);
-    strategy="forward-mode" (which, as in PyTorch, needs vectorize=True) builds the Jacobian a
-    column at a time by the double-backward trick.
+    vectorize=True computes all rows of each block in one backward pass on a batch of
+    cotangents, as PyTorch does; strategy="forward-mode" (which, as in PyTorch, needs
+    vectorize=True) builds all columns at once by the double-backward trick.
 
     >>> import tapegrad
     >>> from tapegrad.autograd.functional import jacobian
@@ -388,7 +412,10 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                 "not supported together. Please either set `strict=False` or "
                 "`vectorize=False`."
             )
-        jac = _reverse_jacobian(inputs, outputs, create_graph, strict)
+        if vectorize:
+            jac = _vectorized_jacobian(inputs, outputs, create_graph)
+        else:
+            jac = _reverse_jacobian(inputs, outputs, create_graph, strict)
         return _unpack(_finish(jac, create_graph), (outputs_tuple, inputs_tuple))
 
 

@@ -384,7 +384,8 @@ def gradcheck(
     Inputs that are floating tensors with requires_grad=True are checked (use float64: other
     dtypes warn and usually fail). Complex inputs and outputs are checked as PyTorch checks
     them (see the module notes). Returns True, or raises GradcheckError (False instead with
-    raise_exception=False). Forward-mode AD and batched gradients are not supported yet
+    raise_exception=False). check_batched_grad pulls a batch of cotangents back in one
+    pass (vmap) and compares with separate passes; check_batched_forward_grad is not supported yet
     (NotImplementedError).
 
     >>> import tapegrad
@@ -404,19 +405,14 @@ def gradcheck(
         raise AssertionError(
             "Setting check_batched_forward_grad=True requires check_forward_ad to be True"
         )
-    if check_forward_ad and any(
-            isinstance(t, tensor_cls()) and t.dtype.is_complex for t in as_tuple(inputs)):
-        raise _not_yet("check_forward_ad=True with complex inputs")
     if check_batched_forward_grad:
         raise _not_yet("check_batched_forward_grad=True")
-    if check_batched_grad:
-        raise _not_yet("check_batched_grad=True (tapegrad has no vmap yet)")
     try:
         if check_backward_ad:
             _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-                       check_grad_dtypes, fast_mode, masked)
+                       check_grad_dtypes, fast_mode, masked, check_batched_grad)
         if check_forward_ad:
-            _forward_check(func, inputs, eps, rtol, atol)
+            _forward_checks(func, inputs, eps, rtol, atol)
         return True
     except GradcheckError:
         if raise_exception:
@@ -425,7 +421,7 @@ def gradcheck(
 
 
 def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-               check_grad_dtypes, fast_mode, masked) -> bool:
+               check_grad_dtypes, fast_mode, masked, batched: bool = False) -> bool:
     tupled = as_tuple(inputs)
     _check_inputs(tupled)
     func_out = func(*tupled)
@@ -443,13 +439,42 @@ def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
                   atol, check_grad_dtypes, nondet_tol, complex_indices, test_imag)
     else:
         check(func, func_out, tupled, outputs, eps, rtol, atol, check_grad_dtypes, nondet_tol)
+    if batched:
+        from ._gradcheck_batched import check_batched_grad
+
+        for i, o in enumerate(outputs):
+            check_batched_grad(tupled, o, i, GradcheckError)
     _check_backward_mul_by_grad_output(outputs, tupled, masked)
     if check_undefined_grad:
         _check_undefined_grad(func, outputs, tupled)
     return True
 
 
-def _forward_check(func, inputs, eps, rtol, atol) -> None:
+def _forward_checks(func, inputs, eps, rtol, atol) -> None:
+    """Forward mode against finite differences. A complex input is checked as PyTorch checks
+    it: as two real inputs, its imaginary part (z = re + i v, v varying) then its real part
+    (z = u + i im), each a real function whose tangents forward mode pushes through z."""
+    tupled = as_tuple(inputs)
+    tensor = tensor_cls()
+    cidx = [i for i, t in enumerate(tupled) if isinstance(t, tensor) and t.dtype.is_complex]
+    if not cidx:
+        _forward_check(func, tupled, eps, rtol, atol)
+        return
+    for test_imag in (True, False):
+        def part_fn(*args, _imag=test_imag):
+            args = list(args)
+            for i in cidx:
+                orig = tupled[i]
+                args[i] = orig.real + args[i] * 1j if _imag else args[i] + orig.imag * 1j
+            return as_tuple(func(*args))
+
+        part_inputs = tuple(t.imag if i in cidx and test_imag else t.real if i in cidx else t
+                            for i, t in enumerate(tupled))
+        _forward_check(part_fn, part_inputs, eps, rtol, atol, cidx, test_imag)
+
+
+def _forward_check(func, inputs, eps, rtol, atol, complex_indices=(),
+                   test_imag: bool = False) -> None:
     """The Jacobian built column by column with forward-mode AD (one dual evaluation per input
     element) against the numerical one (real inputs)."""
     import tapegrad
@@ -482,8 +507,12 @@ def _forward_check(func, inputs, eps, rtol, atol) -> None:
         for i in range(len(outputs)):
             a, n = cols[i], numerical[j][positions[i]]
             if not allclose(a, n, rtol, atol):
+                prefix = ""
+                if j in complex_indices:
+                    part = "imaginary" if test_imag else "real"
+                    prefix = f"While considering the {part} part of complex inputs only, "
                 raise GradcheckError(
-                    f"Jacobian computed with forward mode mismatch for output {i:d} with "
+                    prefix + f"Jacobian computed with forward mode mismatch for output {i:d} with "
                     f"respect to input {j:d},\nnumerical:{wrap(n)}\nanalytical:{wrap(a)}\n"
                     + mismatch_report(a, n, rtol, atol, x.shape, outputs[i].shape, j, i))
 

@@ -12,7 +12,7 @@ tensors the function sees.
 from __future__ import annotations
 
 from .._tensor import Tensor
-from ._batching_core import STATE, BatchedTensor
+from ._batching_core import STATE, BatchedTensor, vmap_error
 from ._pytree import tree_flatten, tree_unflatten
 
 __all__ = ["Batch"]
@@ -152,6 +152,31 @@ def _select_level(x, level: int, i: int):
     return BatchedTensor(_select_level(x._value, level, i), x._level)
 
 
+# how often each node kind ran per sample in a batched backward pass (for tests and profiling)
+PER_SAMPLE: dict[str, int] = {}
+
+
+def per_sample_vjp(node, grads, level: int) -> tuple:
+    """node.vjp run once per sample of vmap level `level` (for a rule that cannot take batched
+    cotangents), its results stacked into BatchedTensors of that level."""
+    from .. import stack
+
+    name = node.name()
+    PER_SAMPLE[name] = PER_SAMPLE.get(name, 0) + 1
+
+    n = STATE.size(level)
+    per = []
+    for i in range(n):
+        outs = node.vjp(*[_select_level(g, level, i) for g in grads])
+        per.append(outs if type(outs) is tuple else (outs,))
+    if not per:
+        raise vmap_error("vmap: a backward pass over an empty batch of cotangents")
+    return tuple(
+        None if per[0][j] is None else BatchedTensor(stack([p[j] for p in per], 0), level)
+        for j in range(len(per[0]))
+    )
+
+
 # --- autograd.grad(..., is_grads_batched=True) ------------------------------------------------
 def batched_make_grads(outputs, grads) -> list:
     """Check grad_outputs whose dim 0 is a batch of cotangents (PyTorch's messages; as in
@@ -159,9 +184,11 @@ def batched_make_grads(outputs, grads) -> list:
     from .. import _dtype as D
 
     result = []
+    from ..autograd import _make_grads
+
     for i, (out, g) in enumerate(zip(outputs, grads)):
-        if g is None:
-            result.append(None)
+        if g is None:  # made as for a plain pass (ones for a scalar output: no batch dim)
+            result.extend(_make_grads([out], [None]))
             continue
         if not isinstance(g, Tensor):
             raise TypeError(
@@ -192,12 +219,16 @@ def _size(shape) -> str:
 
 def run_batched(run_backward, outputs, grads, retain_graph, create_graph, inputs,
                 accumulate: bool = False) -> list:
-    """run_backward once per cotangent in the batch (dim 0 of each grad), results stacked.
+    """One backward pass for a batch of cotangents (dim 0 of each grad), as PyTorch does it:
+    the pass runs under vmap, so each rule runs once on the whole batch (see
+    engine.batched_vjp); the gradients come back with the batch dim in front."""
+    from .vmap import vmap
 
-    tapegrad's backward rules compute on NumPy arrays, so a batch of cotangents cannot flow
-    through one backward pass: this loops (retaining the graph until the last cotangent)."""
-    from .. import stack
-
+    if any(g is not None and g.dim() == 0 for g in grads):
+        raise ValueError(
+            "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, but that input "
+            "is a Tensor of dimensionality 0 so expected in_dim to satisfy 0 <= in_dim < 0."
+        )
     sizes = [g.shape[0] for g in grads if g is not None]
     if not sizes:
         raise ValueError("vmap: Expected at least one Tensor to vmap over")
@@ -206,15 +237,21 @@ def run_batched(run_backward, outputs, grads, retain_graph, create_graph, inputs
             "vmap: Expected all tensors to have the same size in the mapped dimension, got "
             f"sizes {sizes} for the mapped dimension"
         )
-    n = sizes[0]
-    per = []
-    for i in range(n):
-        gi = [None if g is None else g.select(0, i) for g in grads]
-        keep = True if i < n - 1 else retain_graph
-        per.append(run_backward(outputs, gi, keep, create_graph, inputs=inputs,
-                                accumulate=accumulate))
-    if n == 0:
+    if sizes[0] == 0:
         return [None if not isinstance(t, Tensor) else t.new_zeros((0,) + tuple(t.shape))
                 for t in inputs]
-    return [None if per[0][j] is None else stack([p[j] for p in per], 0)
-            for j in range(len(inputs))]
+    given = [k for k, g in enumerate(grads) if g is not None]
+    present: list = []  # which inputs got a gradient (the same for every sample)
+
+    def one(*gs):
+        full = list(grads)
+        for k, g in zip(given, gs):
+            full[k] = g
+        res = run_backward(outputs, full, retain_graph, create_graph, inputs=inputs,
+                           accumulate=accumulate)
+        present[:] = [r is not None for r in res]
+        got = tuple(r for r in res if r is not None)
+        return got if got else (gs[0],)  # (vmap needs an output; dropped below)
+
+    out = iter(vmap(one)(*[grads[k] for k in given]))
+    return [next(out) if p else None for p in present]

@@ -157,6 +157,10 @@ class BatchedTensor:
         return self._value.device
 
     @property
+    def _dtype(self):  # (rules check dtypes this way before choosing a path)
+        return self._value.dtype
+
+    @property
     def layout(self):
         return self._value.layout
 
@@ -304,6 +308,15 @@ for _p in ("T", "mT", "H", "mH", "real", "imag", "data"):
     setattr(BatchedTensor, _p, _prop(_p))
 del _p
 BatchedTensor.unbind = _method("unbind")
+
+
+def _tell_engine() -> None:
+    from ..autograd import engine
+
+    engine._BT = BatchedTensor  # the engine runs rules on batched cotangents (batched_vjp)
+
+
+_tell_engine()
 
 
 def is_batched(x, level: int) -> bool:

@@ -42,7 +42,12 @@ def _matmul(a, b, level):
         ap = pad(ap, ra2, rank)
     if bb:
         bp = pad(bp, rb2, rank)
-    out = matmul(ap, bp)
+    if ap.shape[-1] == 1 and ap.dtype == bp.dtype and bp.shape[-2] == 1:
+        # a contracted dim of 1: the product is the broadcast outer product (NumPy's matmul
+        # takes a slow non-BLAS loop for it, as in the per-sample x^T g of a linear layer)
+        out = ap * bp
+    else:
+        out = matmul(ap, bp)
     if ra == 1:
         out = out.squeeze(-2)
     if rb == 1:

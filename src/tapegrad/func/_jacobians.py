@@ -1,13 +1,12 @@
 """jacrev, jacfwd and hessian (= jacfwd(jacrev(f))).
 
-jacrev builds the Jacobian a row at a time (one backward pass per output element), jacfwd a
-column at a time (one Jacobian-vector product per input element, by the double-backward trick
-of `eager_transforms`); both give PyTorch's layout: out.shape + input.shape per (output, input)
-pair, in the pytree structures of the outputs and of the differentiated arguments. PyTorch
-batches the rows or columns with vmap; tapegrad loops over them (its backward pass cannot
-run on batched cotangents), so `chunk_size` only gets validated. Inside vmap, the rows and
-columns are physical values batched at every vmap level (see _batching_autograd.py), so
-vmap(jacrev(f)) is one Jacobian per sample.
+jacrev builds all rows of the Jacobian in one backward pass on the batch of basis cotangents
+(as PyTorch's vmap(vjp); `chunk_size` splits that batch), jacfwd all columns of each input in
+one pass of the batch of basis tangents (Jacobian-vector products by the double-backward
+trick of `eager_transforms`); both give PyTorch's layout: out.shape + input.shape per
+(output, input) pair, in the pytree structures of the outputs and of the differentiated
+arguments. Inside vmap, the rows and columns are physical values batched at every vmap level
+(see _batching_autograd.py), so vmap(jacrev(f)) is one Jacobian per sample.
 """
 
 from __future__ import annotations
@@ -74,23 +73,45 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
         create = pb.outside
         per_output = []
         for o in pb.outs:  # the outputs as recorded (physical, with their graphs)
-            rows = [[] for _ in inner]
             n = batch.numel(o) if o.requires_grad else 0
-            for k in range(n):
-                got = _autograd_grad([o], inner, [batch.onehot(o, k)], retain_graph=True,
-                                     create_graph=create, allow_unused=True)
-                for j, (g, p) in enumerate(zip(got, inner)):
-                    rows[j].append(zeros_like(p) if g is None else g)
+            rows = _rows(o, n, inner, batch, create, chunk_size) if n else None
             blocks = []
-            for r, p in zip(rows, inner):
+            for j, p in enumerate(inner):
                 shape = tuple(o.shape) + tuple(p.shape)[batch.n:]
-                blocks.append(batch.wrap(level.lower(stack(r, batch.n).view(shape)) if r
-                                         else p.new_zeros(shape)))
+                if rows is None:
+                    blocks.append(batch.wrap(p.new_zeros(shape)))
+                    continue
+                r = rows[j]
+                r = zeros_like(p).expand((n,) + tuple(p.shape)) if r is None else r
+                # (n, *prefix, *p) -> (*prefix, n, *p) -> (*prefix, *o, *p)
+                blocks.append(batch.wrap(level.lower(r.movedim(0, batch.n).reshape(shape))))
             per_output.append(blocks)
         jac = _assemble(per_output, out_spec, primals_spec, argnums)
         return (jac, aux) if has_aux else jac
 
     return wrapper
+
+
+def _rows(o, n: int, inner: list, batch, create: bool, chunk_size) -> list:
+    """Every row of d o / d inner at once: one backward pass on the batch of the n basis
+    cotangents of o's logical elements (in chunks of chunk_size), as PyTorch's vmap(vjp).
+    Result j: (n, *inner[j].shape) or None where no path reaches inner[j]."""
+    eye = o.new_zeros((n, n))
+    eye.diagonal().fill_(1)
+    basis = eye.view((n,) + (1,) * batch.n + tuple(o.shape)[batch.n:]).expand(
+        (n,) + tuple(o.shape))
+    step = n if chunk_size is None else chunk_size
+    parts = []
+    for start in range(0, n, step):
+        parts.append(_autograd_grad([o], inner, [basis[start:start + step]], retain_graph=True,
+                                    create_graph=create, allow_unused=True,
+                                    is_grads_batched=True))
+    if len(parts) == 1:
+        return list(parts[0])
+    from .. import cat
+
+    return [None if parts[0][j] is None else cat([q[j] for q in parts], 0)
+            for j in range(len(inner))]
 
 
 _RANDOMNESS = ("error", "different", "same")
@@ -102,23 +123,28 @@ def forward_blocks(level: Level, primals: list, outs: list, batch: Batch | None 
     are physical (batch.n batch dims in front); the blocks are returned as the caller sees them."""
     batch = Batch(active=False) if batch is None else batch
     lin = _Linearized(level, primals, outs)
-    cols = [[[] for _ in primals] for _ in outs]
+    cols = [[None] * len(primals) for _ in outs]
     for j, p in enumerate(primals):
-        for e in range(batch.numel(p)):
-            tangents = [None] * len(primals)
-            tangents[j] = batch.onehot(p, e)
-            for k, r in enumerate(lin.push(tangents)):
-                cols[k][j].append(r)
+        n = batch.numel(p)
+        if not n:
+            continue
+        # every column at once: one pass on the batch of the n basis tangents of p
+        eye = p.new_zeros((n, n))
+        eye.diagonal().fill_(1)
+        tangents = [None] * len(primals)
+        tangents[j] = eye.view((n,) + (1,) * batch.n + tuple(p.shape)[batch.n:]).expand(
+            (n,) + tuple(p.shape))
+        for k, r in enumerate(lin.push(tangents, batched=True)):
+            cols[k][j] = r  # (n, *outs[k].shape), or None
     blocks = []
     for o, o_cols in zip(outs, cols):
         row = []
         for p, c in zip(primals, o_cols):
             shape = tuple(o.shape) + tuple(p.shape)[batch.n:]
-            if all(x is None for x in c):  # (also when p has no elements)
+            if c is None:  # (also when p has no elements)
                 row.append(batch.wrap(o.new_zeros(shape)))
             else:
-                c = [o.new_zeros(o.shape) if x is None else x for x in c]
-                row.append(batch.wrap(stack(c, o.ndim).reshape(shape)))
+                row.append(batch.wrap(c.movedim(0, -1).reshape(shape)))
         blocks.append(row)
     return blocks
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from ..autograd import grad as _autograd_grad
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.graph import AccumulateGrad
+from ._batching_core import BatchedTensor
 from ._pytree import tree_flatten, tree_unflatten
 
 __all__ = ["Level"]
@@ -34,6 +35,8 @@ def depends_on_others(tensors, own: set) -> bool:
     seen = set()
     stack = []
     for t in tensors:
+        while type(t) is BatchedTensor:  # (a vjp pulled back a batch of cotangents)
+            t = t._value
         if not t._requires_grad:
             continue
         if t._grad_fn is None:

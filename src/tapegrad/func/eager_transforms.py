@@ -174,8 +174,11 @@ def _vjp(func: Callable, primals: tuple, argnums, has_aux: bool):
                 f"output: {treespec_pprint(out_spec)}"
             )
         newer = batch.newer(flat_cot)
-        if newer is not None:  # vmap(vjp_fn): one backward pass per sample
+        if newer is not None and batch.n:
+            # vmap(vjp_fn) for a vjp_fn made inside another vmap: one pass per sample
             return loop_over(newer, lambda c: vjp_fn(c, retain_graph, create_graph), cotangents)
+        # (vmap(vjp_fn) for a vjp_fn made outside vmap: one backward pass on the batched
+        # cotangents, see engine.batched_vjp)
         flat_cot = [batch.phys(c) if isinstance(c, Tensor) else c for c in flat_cot]
         res = pullback.pull(flat_cot, retain_graph, create_graph)
         return tree_unflatten([batch.wrap(g) for g in res], diff_spec)
@@ -234,8 +237,9 @@ class _Linearized:
         else:
             self.g = (None,) * len(inputs)
 
-    def push(self, tangents: list) -> list:
-        """J t for tangents t (None: a zero tangent), one entry per output (None: zero)."""
+    def push(self, tangents: list, batched: bool = False) -> list:
+        """J t for tangents t (None: a zero tangent), one entry per output (None: zero).
+        With batched, dim 0 of each tangent is a batch of them, pushed in one pass."""
         level = self.level
         pairs = [(g, t) for g, t in zip(self.g, tangents)
                  if t is not None and g is not None and g.requires_grad]
@@ -245,7 +249,7 @@ class _Linearized:
                 self.outside or any(t.requires_grad for _, t in pairs))
             res = _autograd_grad([g for g, _ in pairs], self.dummies, [t for _, t in pairs],
                                  retain_graph=True, create_graph=create,
-                                 allow_unused=True)
+                                 allow_unused=True, is_grads_batched=batched)
             found = {id(u): r for u, r in zip(self.dummies, res)}
         out = []
         it = iter(self.dummies)

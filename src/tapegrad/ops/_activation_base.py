@@ -11,6 +11,10 @@ whose vjp is written in tapegrad ops:
 so second and higher derivatives work, and a first-order backward costs one op per node.
 
 Float16 inputs are computed in float32 and rounded back, as PyTorch's CPU kernels do.
+
+Complex inputs (silu) take twins of these nodes, built by `complex_act_node`, so the real
+paths carry no dtype test. For a holomorphic f the conjugate-Wirtinger vjp is
+h(g, x) = g conj(f'(x)), computed as conj(np_fn(conj(g), x)); the jvp is t f'(x).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .._tensor import Tensor, _make
 from ..autograd.engine import edge_of
 from ..autograd.graph import Node, SavedTensor
 from . import _core
-from ._core import _state, as_tensor_arg, node2
+from ._core import _state, as_tensor_arg, batched_cotangent, is_batched_value, node2, rebatch
 from ._inplace_nodes import renamed
 from .inplace import apply_inplace
 
@@ -100,12 +104,48 @@ class DerivNode(Node):
         return r if r is not None else x.new_zeros(x.shape)
 
 
+class ComplexDerivNode(DerivNode):
+    """Backward of h(g, x) = g conj(f'(x)) on complex values. h is linear in g with the
+    coefficient c = conj(f'(x)), so d/dg <gg, h> = gg conj(c) = gg f'(x); and h depends on x
+    only through conj(f'(x)), anti-holomorphic, so d/dx <gg, h> = conj(gg) g conj(f''(x))."""
+
+    __slots__ = ()
+    jvp_complex = True
+
+    def vjp(self, gg):
+        g, x = self.saved_tensors()
+        ng, nx = self._next
+        params = self.params
+        grad_g = self.op(gg.conj(), x, *params).conj() if ng[0] is not None else None
+        grad_x = None
+        if nx[0] is not None:
+            second = self.second
+            if second is None:
+                grad_x = x.new_zeros(x.shape)
+            else:
+                grad_x = (gg * g.conj() * second(x, *params)).conj()
+        return grad_g, grad_x
+
+    def jvp(self, tg, tx):
+        # dh = tg conj(f'(x)) + g conj(f''(x) tx)
+        g, x = self.saved_tensors()
+        r = self.op(tg, x, *self.params) if tg is not None else None
+        if tx is not None and self.second is not None:
+            r2 = g * (tx * self.second(x, *self.params)).conj()
+            r = r2 if r is None else r + r2
+        return r if r is not None else x.new_zeros(x.shape)
+
+
 def derivative_op(node_name: str, np_fn, second=None):
     """The fused op h(g, x, *params) = np_fn(g, x, *params) on arrays, with node node_name."""
     attrs = {"__slots__": (), "second": staticmethod(second) if second is not None else None}
     node_cls = type(node_name, (DerivNode,), attrs)
 
     def op(g: Tensor, x: Tensor, *params) -> Tensor:
+        if type(g) is not Tensor:  # a batch of cotangents under vmap: x broadcasts over it
+            b = batched_cotangent(g)
+            if b is not None and not is_batched_value(x):
+                return rebatch(op(b[0], x, *params), b[1])
         xa = x._data
         ga = g._data
         dt = xa.dtype
@@ -125,13 +165,60 @@ def derivative_op(node_name: str, np_fn, second=None):
     op.__name__ = op.__qualname__ = node_name
     node_cls.op = staticmethod(op)
     op.node_class = node_cls
+    op.np_fn = np_fn
     return op
+
+
+def complex_derivative_op(op):
+    """The complex twin of the fused op `op` (made by derivative_op): h(g, x) = g conj(f'(x)),
+    recorded under the same node name."""
+    real_cls = op.node_class
+    second = real_cls.second
+    node_cls = type(real_cls.__name__, (ComplexDerivNode,), {
+        "__slots__": (), "second": staticmethod(second) if second is not None else None})
+    np_fn = op.np_fn
+
+    def op_c(g: Tensor, x: Tensor, *params) -> Tensor:
+        xa = x._data
+        r = np.conj(np_fn(np.conj(g._data), xa, *params))
+        if r.dtype != xa.dtype:
+            r = r.astype(xa.dtype)
+        node = node2(node_cls, g, x)
+        if node is None:
+            return _make(r, None, False)
+        node.params = params
+        node._saved = (SavedTensor(g), SavedTensor(x))
+        return _make(r, node, True)
+
+    op_c.__name__ = op_c.__qualname__ = real_cls.__name__
+    node_cls.op = staticmethod(op_c)
+    op_c.node_class = node_cls
+    return op_c
 
 
 def act_node(node_name: str, derivative, param_names: tuple = ()) -> type:
     """The node class of an activation whose vjp is the fused op `derivative`."""
     return type(node_name, (ActNode,), {"__slots__": (), "derivative": staticmethod(derivative),
                                         "param_names": param_names})
+
+
+class ComplexActNode(ActNode):
+    """ActNode on complex values: vjp(g) = g conj(f'(x)) (its `derivative` is the complex
+    twin), jvp(t) = t f'(x) = conj(derivative(conj(t), x))."""
+
+    __slots__ = ()
+    jvp_complex = True
+
+    def jvp(self, t):
+        (x,) = self.saved_tensors()
+        return self.derivative(t.conj(), x, *self.params).conj()
+
+
+def complex_act_node(real_cls: type) -> type:
+    """The complex twin of an activation node class made by act_node (same name)."""
+    op_c = complex_derivative_op(real_cls.derivative)
+    return type(real_cls.__name__, (ComplexActNode,), {
+        "__slots__": (), "derivative": staticmethod(op_c), "param_names": real_cls.param_names})
 
 
 def float_input(x, kernel: str) -> Tensor:

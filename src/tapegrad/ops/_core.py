@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _make
+from ..autograd import engine as _engine
 from ..autograd import grad_mode
 from ..autograd.engine import edge_of
 from ..autograd.graph import SavedTensor, VersionCounter
@@ -28,9 +29,32 @@ _NO_EDGE = (None, 0)
 __all__ = [
     "Tensor", "as_tensor_arg", "binary_operands", "check_broadcast", "float_operand", "new_node",
     "node2", "wrap", "wrap_view", "save", "save_out", "to_array", "scalar_types",
+    "batched_cotangent", "is_batched_value", "rebatch",
 ]
 
 scalar_types = (numbers.Number, np.bool_, np.number)
+
+
+def batched_cotangent(g):
+    """(physical tensor, level) when g is a batch of cotangents under vmap (a BatchedTensor
+    whose value is a plain Tensor, the batch at dim 0), else None.
+
+    Backward helpers that compute on arrays use it to run once on the whole batch: an
+    elementwise one broadcasts its other operands over the leading batch dim."""
+    bt = _engine._BT
+    if bt is not None and type(g) is bt and type(g._value) is not bt:
+        return g._value, g._level
+    return None
+
+
+def rebatch(t: Tensor, level: int):
+    """A physical result (batch at dim 0) as the BatchedTensor of `level` it stands for."""
+    return _engine._BT(t, level)
+
+
+def is_batched_value(x) -> bool:
+    bt = _engine._BT
+    return bt is not None and type(x) is bt
 
 
 def to_array(x, dt: D.dtype) -> np.ndarray:

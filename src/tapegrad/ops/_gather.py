@@ -18,7 +18,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, wrap
+from ._core import batched_cotangent, new_node, rebatch, wrap
 
 __all__: list[str] = []  # internal primitives: gather_along, scatter_add_along
 
@@ -85,6 +85,11 @@ def gather_along(x: Tensor, dim: int, index, unique: bool = False) -> Tensor:
     accumulation.
     """
     idx = _index_array(index)
+    if type(x) is not Tensor and idx.ndim:  # a batch of cotangents under vmap: per sample
+        b = batched_cotangent(x)
+        if b is not None and b[0].dim() > 1:
+            bidx = np.broadcast_to(idx, (b[0].shape[0],) + idx.shape)
+            return rebatch(gather_along(b[0], dim + 1, bidx, unique), b[1])
     r = _gather_np(x._data, dim, idx)
     node = new_node(GatherBackward0, (x,))
     if node is not None:
@@ -96,6 +101,13 @@ def scatter_add_along(base, dim: int, index, src: Tensor, shape=None,
                       unique: bool = False) -> Tensor:
     """base (or zeros of `shape` when base is None) with src added at index along dim."""
     idx = _index_array(index)
+    if type(src) is not Tensor and base is None and idx.ndim and len(shape):
+        b = batched_cotangent(src)  # a batch of cotangents under vmap: scattered per sample
+        if b is not None:
+            n = b[0].shape[0]
+            bidx = np.broadcast_to(idx, (n,) + idx.shape)
+            return rebatch(scatter_add_along(None, dim + 1, bidx, b[0], (n,) + tuple(shape),
+                                             unique), b[1])
     s = src._data
     out = np.zeros(shape, dtype=s.dtype) if base is None else base._data.copy()
     _scatter_add_np(out, dim, idx, s if s.dtype == out.dtype else s.astype(out.dtype), unique)

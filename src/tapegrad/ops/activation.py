@@ -20,7 +20,15 @@ import numpy as np
 
 from .._tensor import Tensor, _make, _wrap_dim
 from ..autograd.graph import Node, SavedTensor
-from ._activation_base import act_node, compute, derivative_op, float_input, record, scalar
+from ._activation_base import (
+    act_node,
+    complex_act_node,
+    compute,
+    derivative_op,
+    float_input,
+    record,
+    scalar,
+)
 from ._activation_base import inplace as _inplace
 from ._activation_linear import (  # noqa: F401 - re-exported (FUNCTIONAL)
     hardshrink,
@@ -39,6 +47,7 @@ from ._activation_linear import (  # noqa: F401 - re-exported (FUNCTIONAL)
     threshold,
     threshold_,
 )
+from ._complex_util import refuse_complex_autograd
 from ._core import as_tensor_arg, new_node, node2, save, wrap
 from ._erf import erf_np
 from .binary import where
@@ -136,19 +145,39 @@ def _silu_second(x):
 
 silu_backward = derivative_op("SiluBackwardBackward0", _silu_d_np, _silu_second)
 SiluBackward0 = act_node("SiluBackward0", silu_backward)
+# complex x: the same formulas (holomorphic), vjp g conj(f'(x)), jvp t f'(x)
+_SiluBackward0C = complex_act_node(SiluBackward0)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    """x * sigmoid(x) (swish).
+    """x * sigmoid(x) (swish). On complex values PyTorch computes it, and its forward-mode
+    derivative, but refuses to record it for backward (the in-place form is recorded).
 
     >>> import tapegrad
     >>> tapegrad.nn.functional.silu(tapegrad.tensor([-1., 0., 1.]))
     tensor([-0.2689,  0.0000,  0.7311])
     """
     if inplace:
-        return _inplace(silu, input)
-    x = float_input(input, "silu_cpu")
+        return _inplace(_silu_any, input)
+    try:
+        x = float_input(input, "silu_cpu")
+    except NotImplementedError:  # (a complex input lands here: no dtype test on real ones)
+        if not (isinstance(input, Tensor) and input._dtype.is_complex):
+            raise
+        refuse_complex_autograd("silu", input)
+        return _silu_complex(input)
     return record(x, compute(_silu_np, x._data), SiluBackward0, ())
+
+
+def _silu_complex(x: Tensor) -> Tensor:
+    return record(x, _silu_np(x._data), _SiluBackward0C, ())
+
+
+def _silu_any(x: Tensor) -> Tensor:
+    """silu without the complex refusal: what silu_ records."""
+    if isinstance(x, Tensor) and x._dtype.is_complex:
+        return _silu_complex(x)
+    return silu(x)
 
 
 # mish: f = x t, t = tanh(softplus(x)), s = sigmoid(x) = softplus'(x), t' = (1 - t^2) s

@@ -14,6 +14,9 @@ Primitive pairs, closed under reverse (vjps use only these):
                  scatter_reduce, gather, scatter_add, scatter and elementwise ops.
 Index tensors never carry gradients. As in PyTorch, 0-d tensors act as tensors of shape (1,),
 a src larger than index is cut to index's shape, and checks are skipped for an empty index.
+On complex values PyTorch's scatter_reduce computes sum / prod / mean but refuses to record
+them for backward (scatter_reduce_ is recorded); the rules hold there with the conjugates of
+the conjugate-Wirtinger convention, used by scatter_reduce_ and by forward mode.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _tp_name
 from ..autograd import grad_mode
 from ..autograd.graph import Node
+from ._complex_util import refuse_complex_autograd
 from ._core import new_node, save_out, wrap
 from ._gather import gather_along, scatter_add_along
 from ._index_util import (
@@ -231,6 +235,8 @@ class ScatterReduceBackward0(Node):
             n = masked_fill(n, n == 0, 1)
             gx = g / n
             gs = gather_along(g, d, idx) / gather_along(n, d, idx)
+        elif red == "prod" and dt.is_complex:
+            gx, gs, nzeros = _prod_grads_complex(g, out, x, src, d, idx, inc)
         elif red == "prod":
             mf = masked_fill
             masked_x = mf(x, x == 0, 1)
@@ -258,6 +264,24 @@ class ScatterReduceBackward0(Node):
             gx = scatter_value(gx, d, idx, 0)
         nx, ns = self._next
         return (gx if nx[0] is not None else None), (gs if ns[0] is not None else None)
+
+
+def _prod_grads_complex(g, out, x, src, d, idx, inc) -> tuple:
+    """(d x, d src, zero counts) of prod on complex values. The product is holomorphic in each
+    factor, with derivative p the product of the other factors, so each factor's gradient is
+    g conj(p) (conjugate-Wirtinger); p is found as in the real rule (zeros masked to 1), and
+    the zeros of src scattered to each position are counted in the real dtype."""
+    mf = masked_fill
+    masked_x = mf(x, x == 0, 1)
+    gx = g * (_scatter_reduce(masked_x, d, idx, src, "prod", inc) / masked_x).conj()
+    src_zero = src == 0
+    count = scatter_add_along(None, d, idx, src_zero.to(x.dtype.to_real()), tuple(x.shape))
+    nzeros = gather_along(count, d, idx)
+    single = src_zero & (nzeros == 1)
+    masked_src_result = _scatter_reduce(x, d, idx, mf(src, single, 1), "prod", inc)
+    gs = where(single, gather_along(g * masked_src_result.conj(), d, idx),
+               gather_along(g * out.conj(), d, idx) / mf(src, src_zero, 1).conj())
+    return gx, gs, nzeros
 
 
 # --- internal differentiable primitives (arguments already checked) ----------------------
@@ -383,13 +407,38 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor,  # noqa:
     >>> x.scatter_reduce(0, tapegrad.tensor([0, 0, 2]), tapegrad.tensor([5., 7., 1.]), "amax")
     tensor([7., 2., 3.])
     """
+    if out is None:
+        return _scatter_reduce_checked(input, dim, index, src, reduce, include_self, True)
+    if _state.enabled and any(isinstance(t, Tensor) and t._requires_grad
+                              for t in (input, src, out)):
+        raise RuntimeError("scatter_reduce(): functions with out=... arguments don't support "
+                           "automatic differentiation, but one of the arguments requires grad.")
+    return copy_out(out, _scatter_reduce_checked(input, dim, index, src, reduce, include_self,
+                                                 False))
+
+
+def _scatter_reduce_checked(input, dim, index, src, reduce, include_self,  # noqa: A002
+                            refuse_complex: bool) -> Tensor:
     src = tensor_arg(src, "scatter_reduce", "src", 4)
     if reduce not in _REDUCES:
         raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
     d, idx = _scatter_args("scatter_reduce", input, dim, index, src)
-    res = _scatter_reduce(input, d, idx, src, reduce, bool(include_self))
-    return copy_out(out, res) if out is not None else res
+    if input._dtype.is_complex:
+        # PyTorch's CPU kernels have no amax / amin of complex values (an empty index runs no
+        # kernel); the out-of-place form computes complex results but refuses to record them
+        if idx.size and (reduce == "amax" or reduce == "amin"):
+            raise NotImplementedError(f'"scatter_gather_tensor_cpu_reduce_{reduce}" not '
+                                      f"implemented for '{input._dtype._short}'")
+        if refuse_complex:
+            refuse_complex_autograd("scatter_reduce", input, src)
+    return _scatter_reduce(input, d, idx, src, reduce, bool(include_self))
+
+
+def _scatter_reduce_recorded(input, dim, index, src, reduce, *, include_self=True):  # noqa: A002
+    """scatter_reduce as scatter_reduce_ records it: complex values too (PyTorch refuses to
+    record only the out-of-place form)."""
+    return _scatter_reduce_checked(input, dim, index, src, reduce, include_self, False)
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None, *,  # noqa: A002
@@ -433,7 +482,7 @@ _inplace = inplace_of
 
 scatter_ = _inplace(scatter, "scatter_")
 scatter_add_ = _inplace(scatter_add, "scatter_add_")
-scatter_reduce_ = _inplace(scatter_reduce, "scatter_reduce_")
+scatter_reduce_ = _inplace(_scatter_reduce_recorded, "scatter_reduce_")
 
 METHODS = {"gather": method(gather), "scatter": method(scatter),
            "scatter_add": method(scatter_add), "scatter_reduce": method(scatter_reduce),

@@ -26,7 +26,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap_dim
 from ..autograd.graph import Node
-from ._core import new_node, wrap, wrap_view
+from ._core import batched_cotangent, new_node, rebatch, wrap, wrap_view
 
 __all__ = ["select", "narrow"]
 
@@ -136,6 +136,12 @@ def _view_index(x: Tensor, key: tuple, fw, bw) -> Tensor:
 
 
 def _view_index_backward(g: Tensor, shape: tuple, key: tuple, fw, bw) -> Tensor:
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: the key behind its dim
+        b = batched_cotangent(g)
+        if b is not None:
+            n = b[0].shape[0]
+            return rebatch(_view_index_backward(b[0], (n,) + tuple(shape),
+                                                (slice(None),) + tuple(key), fw, bw), b[1])
     z = np.zeros(shape, dtype=g._data.dtype)
     z[key] = g._data
     node = new_node(bw, (g,))
@@ -178,6 +184,13 @@ def _gather(x: Tensor, key: tuple, unique: bool) -> Tensor:
 
 
 def _index_put_acc(g: Tensor, shape: tuple, key: tuple, unique: bool) -> Tensor:
+    if type(g) is not Tensor:  # a batch of cotangents under vmap
+        b = batched_cotangent(g)
+        if b is not None and not any(k is Ellipsis for k in key):
+            # with the batch as the last dim, key indexes the leading dims as it did
+            n = b[0].shape[0]
+            r = _index_put_acc(b[0].movedim(0, -1), tuple(shape) + (n,), key, unique)
+            return rebatch(r.movedim(-1, 0), b[1])
     z = np.zeros(shape, dtype=g._data.dtype)
     if unique:  # masks select each element at most once: plain assignment is the sum
         z[key] = g._data

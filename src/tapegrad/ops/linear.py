@@ -61,10 +61,12 @@ class AddmmBackward0(Node):
         gb = (g if b == 1 else g * b) if nb[0] is not None else None
         need1, need2 = n1[0] is not None, n2[0] is not None
         g1 = g2 = None
-        ga, xa, ya = g._data, m1._data, m2._data
+        xa, ya = m1._data, m2._data
+        ga = g._data if type(g) is Tensor else None  # (None: a batch of cotangents, vmap)
         dt = g._dtype
-        if not _state.enabled and not _core.fw_on and dt.category == _FLOAT and (
-            m1._dtype is dt and m2._dtype is dt and ga.ndim == 2 and xa.ndim == 2
+        if ga is not None and not _state.enabled and not _core.fw_on and (
+            dt.category == _FLOAT and m1._dtype is dt and m2._dtype is dt
+            and ga.ndim == 2 and xa.ndim == 2
             and ya.ndim == 2 and ga.shape[0] == xa.shape[0] and ga.shape[1] == ya.shape[1]
         ):  # no graph to record: the products in NumPy directly
             p = _dot if ga.itemsize >= 4 else _matmul

@@ -22,6 +22,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import FREED, Node
 from . import _core
+from ._complex_util import log1p_c, refuse_complex_autograd
 from ._core import _state, new_node, promote, save, wrap
 from .activation import logsigmoid
 from .binary import where
@@ -168,10 +169,12 @@ class MseLossBackward0(_PairLoss):
         x, y = saved[0].unpack(self), saved[1].unpack(self)  # (saved_tensors(), unrolled)
         norm = 2.0 / self.numel if self.reduction == MEAN else 2.0
         need_x, need_y = self._next[0][0] is not None, self._next[1][0] is not None
-        xa, ya, ga = x._data, y._data, g._data
-        dt = ga.dtype
+        xa, ya = x._data, y._data
+        ga = g._data if type(g) is Tensor else None  # (None: a batch of cotangents, vmap)
+        dt = xa.dtype
         if (
-            not _state.enabled and not _core.fw_on and xa.dtype == dt and ya.dtype == dt
+            ga is not None and ga.dtype == dt
+            and not _state.enabled and not _core.fw_on and ya.dtype == dt
             and dt.kind == "f" and dt.itemsize >= 4
         ):  # no graph to record: the same arithmetic in NumPy, in one buffer
             d = xa - ya
@@ -329,14 +332,30 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: 
 
 
 class SoftMarginLossBackward0(Node):
-    # loss = log(1 + exp(-y x)); d/dx = -y exp(-y x) / (1 + exp(-y x)) = -y sigmoid(-y x)
+    # loss = log(1 + exp(-y x)); d/dx = -y exp(-y x) / (1 + exp(-y x)) = -y sigmoid(-y x);
+    # holomorphic in a complex x, whose gradient is then g conj(d/dx)
     __slots__ = ("reduction", "numel")
 
     def vjp(self, g):
         x, y = self.saved_tensors()
         if self.reduction == MEAN:
             g = g / self.numel
+        if x._dtype.is_complex:
+            return (-y * (-y * x).sigmoid()).conj() * g, None
         return -y * (-y * x).sigmoid() * g, None
+
+    jvp_complex = True  # (the jvp below holds for real and complex x alike)
+
+    def jvp(self, tx, ty):
+        # d loss = tx (-y sigmoid(-y x)), reduced as the loss; the target takes no tangent, as
+        # its gradient is none
+        x, y = self.saved_tensors()
+        r = -y * (-y * x).sigmoid()
+        r = r * tx if tx is not None else r.new_zeros(r.shape)
+        if self.reduction == NONE:
+            return r
+        r = r.sum()
+        return r / self.numel if self.reduction == MEAN else r
 
 
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,  # noqa: A002
@@ -351,18 +370,42 @@ def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=No
     no_grad_arg("soft_margin_loss", "target", target)
     shape = broadcast_shape(input._data.shape, target._data.shape)
     dt = input._dtype
-    if dt.category != D.FLOAT:
-        raise RuntimeError(f"result type {D.get_default_dtype()._short} can't be cast to the "
-                           f"desired output type {dt._short}")
+    if dt.category != D.FLOAT or target._dtype.category == D.COMPLEX:
+        _soft_margin_types(input, target)
     x = input._data
     y = target._data.astype(dt.np, copy=False)
     with np.errstate(over="ignore"):
-        out = _reduce_np(np.log1p(np.exp(-y * x)).astype(dt.np, copy=False), r)
+        if dt.category == D.COMPLEX:
+            out = _reduce_np(log1p_c(np.exp(-y * x)), r)
+        else:
+            out = _reduce_np(np.log1p(np.exp(-y * x)).astype(dt.np, copy=False), r)
+    if dt.category == D.COMPLEX:
+        refuse_complex_autograd("soft_margin_loss", input)
     node = new_node(SoftMarginLossBackward0, (input, target))
     if node is not None:
         node.reduction, node.numel = r, max(math.prod(shape), 1)
         save(node, input, target)
     return wrap(out, node)
+
+
+def _soft_margin_types(input: Tensor, target: Tensor) -> None:  # noqa: A002
+    """PyTorch's errors for input / target dtypes soft_margin_loss cannot take: its kernel
+    writes -input * target, then exp, into a tensor of input's dtype, so the promoted type (the
+    default float dtype where exp leaves integers) must cast to input's; a complex input takes
+    any target."""
+    dt = input._dtype
+    if dt.category == D.COMPLEX:
+        return
+    if dt is D.bool:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
+    rt = promote(input, target)
+    if rt.category < D.FLOAT:
+        rt = D.get_default_dtype()
+    if not D.can_cast(rt, dt):
+        raise RuntimeError(f"result type {rt._short} can't be cast to the desired output type "
+                           f"{dt._short}")
 
 
 # --- binary cross entropy ----------------------------------------------------------------------

@@ -38,12 +38,13 @@ class NllLossBackward0(Node):
 
     def vjp(self, g):
         self.saved_tensors()  # (as PyTorch, which keeps them: their versions are checked)
-        coef = self.coef.astype(g._data.dtype, copy=False)
+        coef = self.coef.astype(g._dtype.np, copy=False)
         shape = self._in_meta[0][0]
-        ga, idx = g._data, self.index
+        idx = self.index
+        ga = g._data if type(g) is Tensor else None  # (None: a batch of cotangents, vmap)
         if (
-            not _state.enabled and not _core.fw_on and len(shape) == 2 and self.dim == 1
-            and ga.dtype.kind == "f" and idx.shape == (shape[0], 1)
+            ga is not None and not _state.enabled and not _core.fw_on and len(shape) == 2
+            and self.dim == 1 and ga.dtype.kind == "f" and idx.shape == (shape[0], 1)
         ):  # no graph to record: the same scatter-add into zeros, one target per row
             out = np.zeros(shape, dtype=ga.dtype)
             out[np.arange(shape[0]), idx[:, 0]] += ga * coef

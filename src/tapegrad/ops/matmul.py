@@ -61,7 +61,7 @@ def mm_grads(g: Tensor, x: Tensor, y: Tensor, need_x: bool, need_y: bool) -> tup
     raises its own messages."""
     dt = g._dtype
     if not _state.enabled and not _core.fw_on and dt.category == _FLOAT and (
-        x._dtype is dt and y._dtype is dt
+        x._dtype is dt and y._dtype is dt and type(g) is Tensor
     ):
         ga, xa, ya = g._data, x._data, y._data
         if ga.ndim == 2 and xa.ndim == 2 and ya.ndim == 2 and (

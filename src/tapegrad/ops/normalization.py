@@ -18,6 +18,7 @@ variance unbiased: var M / (M - 1)); like PyTorch's kernel, without bumping thei
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -78,7 +79,8 @@ def _sum_to_param(t: Tensor, pshape) -> Tensor:
     """t summed down to the parameter shape pshape (a broadcast-compatible suffix layout is
     given as the view shape used in the forward, then reshaped to pshape)."""
     vshape, real = pshape
-    dims = tuple(i for i, s in enumerate(vshape) if s == 1 and t._data.shape[i] != 1)
+    tshape = t.shape
+    dims = tuple(i for i, s in enumerate(vshape) if s == 1 and tshape[i] != 1)
     r = t.sum(dims, keepdim=True) if dims else t
     return r.reshape(real)
 
@@ -385,6 +387,21 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,  # 
 
 
 # --- composites ----------------------------------------------------------------------------------
+_rms_mismatch_warned = False
+
+
+def _warn_rms_mismatch(dt, wdt) -> None:
+    """PyTorch's warning (once per process, whatever the dtypes) for a real input whose weight
+    has another dtype."""
+    global _rms_mismatch_warned
+    if _rms_mismatch_warned:
+        return
+    _rms_mismatch_warned = True
+    warnings.warn(f"Mismatch dtype between input and weight: input dtype = {dt._cname}, weight "
+                  f"dtype = {wdt._cname}, Cannot dispatch to fused implementation.", UserWarning,
+                  stacklevel=3)
+
+
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  # noqa: A002
              eps: float | None = None) -> Tensor:
     """input / sqrt(mean(input^2) + eps) over the last len(normalized_shape) dims, times
@@ -396,13 +413,24 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  # n
     """
     ns = _normalized_shape(normalized_shape, "rms_norm")
     _check_norm_inputs(input, ns, weight, None, rms=True)
-    if input._dtype.category != D.FLOAT:
-        raise NotImplementedError(f"\"rms_norm\" not implemented for '{input._dtype._short}'")
-    if eps is None:
-        eps = float(np.finfo(np.float64 if input._dtype is D.float64 else np.float32).eps)
+    dt = input._dtype
+    complex_in = dt.category == D.COMPLEX
+    if weight is not None and weight._dtype is not dt and not complex_in:
+        _warn_rms_mismatch(dt, weight._dtype)
+    if dt.category != D.FLOAT and not complex_in:
+        raise NotImplementedError(f"\"rms_norm\" not implemented for '{dt._short}'")
+    if eps is None:  # the machine epsilon of the (real) computation type
+        eps = float(np.finfo(np.float64 if dt is D.float64 or dt is D.complex128
+                             else np.float32).eps)
     dims = tuple(range(input.dim() - len(ns), input.dim()))
+    # on complex values x^2 is the complex square (not |x|^2) and rsqrt the principal root, as
+    # PyTorch's composite has it
     out = input * (input.pow(2).mean(dims, keepdim=True) + eps).rsqrt()
-    return out if weight is None else out * weight
+    if weight is None:
+        return out
+    out = out * weight
+    # the result has input's dtype (a complex weight on a real input loses its imaginary part)
+    return out if out._dtype is dt else out.to(dt)
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4,  # noqa: A002

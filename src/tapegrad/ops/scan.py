@@ -16,7 +16,8 @@ from .. import return_types
 from .._tensor import Tensor, _tp_name, _wrap_dim
 from ..autograd import grad_mode
 from ..autograd.graph import Node
-from ._core import as_tensor_arg, new_node, save, save_out, wrap
+from ._complex_util import log1p_c
+from ._core import as_tensor_arg, batched_cotangent, new_node, rebatch, save, save_out, wrap
 from ._gather import select_backward
 from ._selectutil import contiguous, int_arg, method, not_implemented
 from .binary import where
@@ -63,6 +64,10 @@ class CumsumBackward0(Node):
 
 def _cumsum(x: Tensor, d: int, reverse: bool) -> Tensor:
     """cumsum of a tensor along a wrapped dim, forward or reversed (sum over k >= i)."""
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: the dim behind the batch
+        b = batched_cotangent(x)
+        if b is not None and b[0].dim() > 1:
+            return rebatch(_cumsum(b[0], d + 1, reverse), b[1])
     node = new_node(CumsumBackward0, (x,))
     if node is not None:
         node.dim, node.reverse = d, reverse
@@ -252,14 +257,64 @@ class LogcumsumexpBackward0(Node):
             return g
         rev = not self.reverse
         low = float(np.finfo(g._data.dtype).min)  # PyTorch's stand-in for log(0)
+        if x._dtype.is_complex:
+            # out_k = log sum_{j<=k} exp(x_j) is holomorphic, d out_k / d x_i = exp(x_i - out_k),
+            # so grad_i = sum_{k>=i} g_k conj(exp(x_i - out_k))
+            #           = conj(exp(x_i + rlcse(log(conj g) - out)_i)): no split by sign needed.
+            # g == 0 is masked to `low` (as the real rule does), so that the second derivative
+            # there is 0 rather than the NaN of log's derivative at 0 (which PyTorch returns)
+            zero = g == 0
+            log_g = where(zero, low, where(zero, 1.0, g).conj().log())
+            return (_logcumsumexp(log_g - out, self.dim, rev) + x).exp().conj()
         log_abs = where(g == 0, 1.0, g).abs().log()  # g == 0 masked: no 0 * inf later
         pos = (_logcumsumexp(where(g > 0, log_abs, low) - out, self.dim, rev) + x).exp()
         neg = (_logcumsumexp(where(g < 0, log_abs, low) - out, self.dim, rev) + x).exp()
         return pos - neg
 
 
+def _logaddexp_c(x: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """log(exp(x) + exp(acc)) for complex arrays, as PyTorch's CPU kernel takes it (which fixes
+    the branch of the imaginary part): with lo / hi the one of smaller / larger real part (on a
+    tie lo is acc), the result is hi + log1p(exp(lo - hi)); a NaN anywhere gives nan + nanj;
+    where both real parts are the same infinity, -inf gives lo and +inf log(exp(lo) + exp(hi))."""
+    first = x.real < acc.real
+    lo = np.where(first, x, acc)
+    hi = np.where(first, acc, x)
+    with np.errstate(all="ignore"):
+        r = log1p_c(np.exp(lo - hi)) + hi
+        same_inf = ~np.isfinite(lo.real) & (lo.real == hi.real)
+        if same_inf.any():
+            both = np.log(np.exp(lo) + np.exp(hi))
+            r = np.where(same_inf, np.where(lo.real < 0, lo, both), r)
+    nan = np.isnan(x) | np.isnan(acc)  # (complex isnan: either part)
+    if nan.any():
+        r = np.where(nan, complex(np.nan, np.nan), r)
+    return r
+
+
+def _logcumsumexp_c_np(a: np.ndarray, d: int, reverse: bool) -> np.ndarray:
+    """The complex scan, one step along d at a time from acc = -inf + 0j (complex64 carried
+    in complex128, as PyTorch's acc_type, each output rounded)."""
+    if a.ndim == 0:
+        return a.copy()
+    src = np.moveaxis(a.astype(np.complex128), d, 0)
+    if reverse:
+        src = src[::-1]
+    res = np.empty(src.shape, np.complex128)
+    acc = np.full(src.shape[1:], complex(-np.inf, 0.0))
+    for i in range(src.shape[0]):
+        acc = _logaddexp_c(src[i], acc)
+        res[i] = acc
+    if reverse:
+        res = res[::-1]
+    return np.ascontiguousarray(np.moveaxis(res, 0, d)).astype(a.dtype, copy=False)
+
+
 def _logcumsumexp(x: Tensor, d: int, reverse: bool) -> Tensor:
-    r = _scan_np(np.logaddexp, x._data, d, reverse)
+    if x._dtype.is_complex:
+        r = _logcumsumexp_c_np(x._data, d, reverse)
+    else:
+        r = _scan_np(np.logaddexp, x._data, d, reverse)
     node = new_node(LogcumsumexpBackward0, (x,))
     res = wrap(r, node)
     if node is not None:
@@ -277,11 +332,11 @@ def logcumsumexp(input, dim, *, out=None) -> Tensor:  # noqa: A002
     """
     input = as_tensor_arg(input)  # noqa: A001
     d = _wrap_dim(int_arg(dim, "logcumsumexp", "dim", 2), input._data.ndim)
-    c = input._dtype.category
-    if c < D.FLOAT:
+    if out is not None and _state.enabled and (input._requires_grad or out._requires_grad):
+        raise RuntimeError("logcumsumexp(): functions with out=... arguments don't support "
+                           "automatic differentiation, but one of the arguments requires grad.")
+    if input._dtype.category < D.FLOAT:
         raise not_implemented("logcumsumexp_out_cpu", input)
-    if c == D.COMPLEX:
-        raise NotImplementedError("tapegrad: logcumsumexp of complex tensors is not supported")
     return _out(_logcumsumexp(input, d, False), out)
 
 

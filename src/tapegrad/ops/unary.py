@@ -14,7 +14,7 @@ from .._tensor import Tensor, _make
 from ..autograd.engine import edge_of
 from ..autograd.graph import FREED, Node, SavedTensor
 from . import _core
-from ._core import _state, as_tensor_arg, node2
+from ._core import _state, as_tensor_arg, batched_cotangent, is_batched_value, node2, rebatch
 
 __all__: list[str] = []  # the ops themselves are exported through UNARY
 
@@ -221,6 +221,10 @@ class ThresholdBackwardBackward0(Node):
 
 def _fused(node_cls, np_fn, saves_g: bool):
     def op(g, y):
+        if type(g) is not Tensor:  # a batch of cotangents under vmap: y broadcasts over it
+            b = batched_cotangent(g)
+            if b is not None and not is_batched_value(y):
+                return rebatch(op(b[0], y), b[1])
         r = np_fn(g._data, y._data)
         if r.dtype != g._data.dtype:
             r = r.astype(g._data.dtype)
