@@ -459,7 +459,8 @@ def _by_double_vjp(node, info, outs) -> tuple:
     if s is None or not s._requires_grad:
         # a rule whose result does not depend on g through tapegrad ops is not linear in
         # tapegrad's sense: only an all-zero result (a zero derivative) can be trusted
-        if any(v is not None and v._data.any() for v in vj):
+        if any(v is not None and tan is not None and v._data.any()
+               for v, tan in zip(vj, tans)):
             raise NotImplementedError(
                 f"forward-mode AD is not yet supported for {node.name()} (its backward rule "
                 "has no derivative of its own); reverse mode works")
@@ -515,7 +516,30 @@ def inplace(t, run, out_of_place):
     finally:
         _suspended -= 1
     _store(t, tt, rt)
+    _note_inplace_node(t, rt)
     return res
+
+
+def _note_inplace_node(t, rt) -> None:
+    """Give the Node the in-place op recorded the tangent rt of its output, so that the
+    output it saved (rebuilt when a backward pass unpacks it, e.g. exp_'s result) carries the
+    tangent it had then: forward-over-reverse through in-place ops."""
+    from ..ops._inplace_record import CopySlices
+
+    node, nr = t._grad_fn, t._output_nr
+    if t._base is not None:  # an op on a view: the op's own node is CopySlices' input 1
+        cs = t._base._grad_fn
+        if type(cs) is not CopySlices:
+            return
+        node, nr = cs._next[1]
+    if node is None or node in _info or rt is None:
+        return
+    info = _Fw((), False, _grad_state.enabled, None)
+    res = [None] * node.n_outputs
+    if nr < len(res):
+        res[nr] = rt
+    info.result = tuple(res)
+    _info[node] = info
 
 
 def setitem(t, index, value, run) -> None:

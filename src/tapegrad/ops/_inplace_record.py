@@ -28,6 +28,7 @@ of `b[idx] = v` works the same way. All rules are tapegrad ops, so double backwa
 from __future__ import annotations
 
 import weakref
+from contextlib import nullcontext as _nullcontext
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .._tensor import Tensor, _make
 from ..autograd import grad_mode
 from ..autograd.engine import edge_of
 from ..autograd.graph import Node, SavedTensor, VersionCounter
+from . import _core
 
 _state = grad_mode.state
 
@@ -258,7 +260,19 @@ def _copy_of(t: Tensor) -> Tensor:
     c._output_nr = t._output_nr
     if t._grad_fn is None and t._requires_grad:  # (leaves are refused before this point)
         c._accum = t._accum
+    if _core.fw_on:
+        _snapshot_tangent(t, c)
     return c
+
+
+def _snapshot_tangent(t: Tensor, c: Tensor) -> None:
+    """Under forward AD: c (t's old values, which the in-place op's rule may save) gets a copy
+    of t's tangent, which is about to be overwritten in place with the op's result tangent."""
+    from ..autograd import forward_ad
+
+    tan = forward_ad.tangent_of(t)
+    if tan is not None:
+        forward_ad._set_tangent(c, tan.clone())
 
 
 def _write(target: np.ndarray, values: np.ndarray) -> None:
@@ -341,6 +355,13 @@ def _record_region(b: Tensor, pos: np.ndarray, compute, check, write, skip=None,
     vals = _complex_of(np.ascontiguousarray(old._data)) if pairs == COMPLEX_OF_REAL \
         else old._data
     p = _make(vals, g, g is not None)
+    if _core.fw_on and not pairs:  # p: the old values of the region, with their tangent
+        from ..autograd import forward_ad
+
+        tb = forward_ad.tangent_of(b)
+        if tb is not None:
+            with grad_mode.no_grad() if not tb._requires_grad else _nullcontext():
+                forward_ad._set_tangent(p, ops.take(tb, _make(pos)))
     r = compute(p)
     if check is not None:
         check(r)
