@@ -635,3 +635,21 @@ def test_soft_margin_loss_backward_rule_when_recorded(monkeypatch, reduction):
     for y in (_SIGN, _Z2):
         _check_against_differences(
             lambda m, x, t: F(m).soft_margin_loss(x, t, reduction=reduction), [_Z, y], 0)
+
+
+@pytest.mark.parametrize("fn", ["dropout", "alpha_dropout", "feature_alpha_dropout",
+                                "dropout1d", "dropout2d", "dropout3d"])
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_dropout_refuses_complex(fn, dtype):
+    """Dropout draws a Bernoulli mask, which has no complex kernel: PyTorch's error (p = 0 and
+    p = 1 need no draw and work)."""
+    pytest.importorskip("torch")
+
+    def prog(m):
+        shape = (2, 3, 4, 4) if fn == "dropout3d" else (2, 3, 4)
+        x = m.ones(shape, dtype=getattr(m, dtype))
+        F = m.nn.functional  # noqa: N806
+        kept = (getattr(F, fn)(x, 0.0, training=True), getattr(F, fn)(x, 1.0, training=True))
+        return kept, getattr(F, fn)(x, 0.5, training=True)
+
+    same_error(prog)

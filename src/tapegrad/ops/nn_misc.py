@@ -197,6 +197,9 @@ def dropout_impl(input: Tensor, p: float, train: bool, feature: bool = False,  #
                            f"{input._dtype._short}")
     if p == 1:
         return input * _make(np.zeros((), dtype=input._data.dtype))
+    if input._dtype.category == D.COMPLEX:  # ATen's Bernoulli kernel has no complex version
+        raise NotImplementedError(
+            f"\"bernoulli_scalar_cpu_\" not implemented for '{input._dtype._short}'")
     shape = input._data.shape
     if feature:
         shape = shape[:2] + (1,) * (len(shape) - 2)
