@@ -333,66 +333,81 @@ def test_check_forward_ad_catches_a_wrong_jvp():
     assert ours[1].startswith(theirs[1].replace("torch.", "tapegrad."))
 
 
-def test_not_yet_supported_flags():
-    with pytest.raises(NotImplementedError,
-                       match="check_batched_forward_grad=True.*not yet supported"):
-        tapegrad.autograd.gradcheck(lambda a: a.exp(), _y(tapegrad), check_forward_ad=True,
-                                    check_batched_forward_grad=True)
+def _jvp_function(m, jvp_rule):
+    class F(m.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+        @staticmethod
+        def jvp(ctx, t):
+            return jvp_rule(t)
+
+    return F
 
 
-def torch_module():
-    return pytest.importorskip("torch")
-
-
-def test_check_forward_ad_complex_inputs():
-    """Complex inputs are checked in forward mode as their imaginary then real parts."""
+@pytest.mark.parametrize("bad_call", [0, 3, 4, 5, 6])
+def test_check_batched_forward_grad(bad_call):
+    """Forward mode on a batch of tangents: the jvp runs twice per column check, once for the
+    zero-tangent check, twice per sample and once on the batch (call 6). A jvp that answers
+    wrongly on call 4 or 5 (a per-sample one) or 6 (the batch) fails, with PyTorch's message
+    and values; call 3 (a zero tangent) cannot tell."""
     pytest.importorskip("torch")
 
     def prog(m):
-        z = m.tensor([1 + 1j, 0.5 - 2j], dtype=m.complex128, requires_grad=True)
-        x = m.tensor([0.3, 0.7], dtype=m.float64, requires_grad=True)
-        return (
-            m.autograd.gradcheck(lambda a, b: (a.exp() * b, (a.abs() * b).sum()), (z, x),
-                                 check_forward_ad=True),
-            m.autograd.gradcheck(lambda a: a.conj() * a, (z,), check_forward_ad=True,
-                                 check_backward_ad=False),
-            m.autograd.gradcheck(lambda a: m.view_as_real(a.sin()), (z,), check_forward_ad=True),
-        )
+        calls = [0]
+
+        def rule(t):
+            calls[0] += 1
+            return t * (3 if calls[0] == bad_call else 2)
+
+        x = m.tensor([1.0, 2.0], dtype=m.float64, requires_grad=True)
+        m.manual_seed(0)
+        ok = m.autograd.gradcheck(_jvp_function(m, rule).apply, x, check_forward_ad=True,
+                                  check_batched_forward_grad=True)
+        return ok, calls[0]
+
+    same_error(prog) if bad_call in (4, 5, 6) else both(prog)
+
+
+def test_check_batched_forward_grad_model():
+    pytest.importorskip("torch")
+
+    def prog(m):
+        m.manual_seed(0)
+        x = m.randn(3, 4, dtype=m.float64, requires_grad=True)
+        w = m.randn(4, 2, dtype=m.float64, requires_grad=True)
+        return m.autograd.gradcheck(lambda x, w: (x @ w).tanh().log_softmax(1), (x, w),
+                                    check_forward_ad=True, check_batched_forward_grad=True)
 
     both(prog)
 
 
-@pytest.mark.parametrize("jvp_factor", [2j, 2.0])
-def test_check_forward_ad_complex_mismatch(jvp_factor):
-    """A wrong jvp fails on the imaginary part (a real factor fails on it too: it is the
-    first part checked), with PyTorch's message (tapegrad then lists the entries)."""
+@pytest.mark.parametrize("undefined", [True, False])
+def test_undefined_forward_tangent_check_runs(undefined):
+    """With check_undefined_grad, forward mode is also run with a zero tangent per input (the
+    others random): the jvp runs as often as in PyTorch, and a correct rule passes."""
     pytest.importorskip("torch")
 
-    def run(m):
-        class F(m.autograd.Function):
-            @staticmethod
-            def forward(ctx, a):
-                return a * 2
+    def prog(m):
+        calls = [0]
 
-            @staticmethod
-            def backward(ctx, g):
-                return g * 2
+        def rule(t):
+            calls[0] += 1
+            return t * 2
 
-            @staticmethod
-            def jvp(ctx, t):
-                return t * jvp_factor * 1.5
+        x = m.tensor([1.0, 2.0], dtype=m.float64, requires_grad=True)
+        y = m.tensor([0.5, -1.0], dtype=m.float64, requires_grad=True)
+        F = _jvp_function(m, rule)  # noqa: N806
+        ok = m.autograd.gradcheck(lambda a, b: F.apply(a) * b, (x, y), check_forward_ad=True,
+                                  check_backward_ad=False, check_undefined_grad=undefined)
+        return ok, calls[0]
 
-        z = m.tensor([1 + 1j, 0.5 - 2j], dtype=m.complex128, requires_grad=True)
-        try:
-            m.autograd.gradcheck(F.apply, (z,), check_forward_ad=True, check_backward_ad=False)
-        except Exception as e:  # noqa: BLE001
-            return type(e).__name__, str(e)
-        return None
-
-    ours, theirs = run(tapegrad), run(torch_module())
-    assert ours[0] == theirs[0] == "GradcheckError"
-    assert ours[1].startswith(theirs[1].replace("torch.", "tapegrad."))
-    assert ours[1].startswith("While considering the imaginary part of complex inputs only")
+    both(prog)
 
 
 # --- check_batched_grad ------------------------------------------------------------------------

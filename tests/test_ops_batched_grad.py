@@ -8,7 +8,9 @@ each differentiable row and sample:
 - test_batched_grad_torch: and what PyTorch's batched pass gives;
 - test_batched_grad_create_graph: with create_graph, the batched gradients are themselves
   differentiable and their gradients match the per-sample ones (what gradgradcheck's
-  check_batched_grad relies on).
+  check_batched_grad relies on);
+- test_batched_jvp: forward mode under vmap (a batch of tangents for plain primals) gives, per
+  sample, the tangents of a plain forward pass.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 
 import tapegrad
-from _helpers import seed_of, to_numpy
+from _helpers import _fill, flatten, seed_of, to_numpy
 from test_ops_forward import FORWARD, _call, _diff_positions, _inputs
 
 try:
@@ -153,3 +155,54 @@ def test_batched_grad_create_graph(case):
                 assert s is None or not np.any(to_numpy(s)[b]), f"cotangent {j}, sample {b}"
                 continue
             _close(to_numpy(s)[b], to_numpy(t), f"cotangent {j}, sample {b}")
+
+
+# --- forward mode on a batch of tangents (vmap over make_dual / unpack_dual) ----------------
+def _jvp_outputs(case, inp, tangent_tensors):
+    """The tangents of the row's differentiable outputs for dual inputs (tangent tensors may
+    be BatchedTensors under vmap)."""
+    fw = tapegrad.autograd.forward_ad
+    with fw.dual_level():
+        tensors = []
+        pos = {p: k for k, p in enumerate(inp.grad_pos)}
+        for i, a in enumerate(inp.arrays):
+            t = tapegrad.tensor(a, dtype=getattr(tapegrad, a.dtype.name))
+            if i in pos:
+                t = fw.make_dual(t, tangent_tensors[pos[i]])
+            tensors.append(t)
+        args = tuple(_fill(a, tensors) for a in inp._args)
+        kwargs = {k: _fill(v, tensors) for k, v in inp._kwargs.items()}
+        flat = flatten(case.row.fn(tapegrad, *args, **kwargs))
+        res = []
+        for i in _diff_positions(flat):
+            p, t = fw.unpack_dual(flat[i])
+            res.append(tapegrad.zeros_like(p) if t is None else t)
+        return tuple(res)
+
+
+@pytest.mark.parametrize("case", FORWARD)
+def test_batched_jvp(case):
+    inp = _inputs(case)
+    rng = np.random.default_rng(seed_of(case.row.name, case.index, "batched-jvp"))
+    ts = []
+    for p in inp.grad_pos:
+        a = inp.arrays[p]
+        v = rng.standard_normal((B,) + a.shape)
+        if a.dtype.kind == "c":
+            v = v + 1j * rng.standard_normal((B,) + a.shape)
+        ts.append(tapegrad.tensor(v.astype(a.dtype)))
+    try:
+        per = [_jvp_outputs(case, inp, [t[b] for t in ts]) for b in range(B)]
+    except NotImplementedError as e:
+        pytest.skip(f"no forward rule: {str(e)[:60]}")
+    if not per[0]:
+        pytest.skip("no differentiable output")
+    try:
+        batched = tapegrad.func.vmap(lambda *t: _jvp_outputs(case, inp, list(t)))(*ts)
+    except RuntimeError as e:
+        if "called random operation while in randomness error mode" not in str(e):
+            raise
+        pytest.skip("a random op: vmap refuses it in its default randomness mode")
+    for k, got in enumerate(batched):
+        want = np.stack([to_numpy(p[k]) for p in per])
+        _close(to_numpy(got), want, f"output {k}")

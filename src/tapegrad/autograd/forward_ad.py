@@ -57,6 +57,13 @@ class _Fw:
         self.grad_on = grad_on
 
 
+def _batched(t) -> bool:
+    """Whether t is a BatchedTensor (a batch of tangents under vmap, one per sample)."""
+    from . import engine
+
+    return engine._BT is not None and type(t) is engine._BT
+
+
 # --- levels -------------------------------------------------------------------------------
 _Tensor: Any = None  # tapegrad.Tensor, bound when a level first opens (import order)
 
@@ -155,6 +162,10 @@ def make_dual(tensor, tangent, *, level: int | None = None):
             "original Tensor, this is not supported. Tensor is of size "
             f"{list(tensor.shape)} while the given forward gradient is of size "
             f"{list(tangent.shape)}.")
+    if _batched(tensor):
+        raise NotImplementedError(
+            "make_dual: a primal batched by vmap is not yet supported in tapegrad (a batch of "
+            "tangents for a plain primal is)")
     global _suspended
     _suspended += 1
     try:
@@ -352,34 +363,73 @@ def _compute(node, info) -> tuple:
     prev = state.enabled
     _suspended += 1
     try:
-        jvp = getattr(node, "jvp", None)
         tans = info.tans
-        real = all(t is None or not t._dtype.is_complex for t in tans)
-        outs = _outputs(info)
-        views = None
-        if info.src is not None and outs and all(t._base is not None for *_, t in outs):
-            views = [None] * node.n_outputs
-            for nr, _, _, t in outs:
-                views[nr] = _view_tangent(t, info.src, tans[0])
-            if any(views[nr] is None for nr, *_ in outs):
-                views = None
-        if views is not None:
-            res = tuple(views)
-        elif jvp is not None and (getattr(node, "jvp_complex", False) or (
-                real and all(not dt.is_complex for _, _, dt, _ in outs))):
-            state.enabled = info.grad_on
-            res = jvp(*tans)
-            if type(res) is not tuple:
-                res = (res,)
+        if any(_batched(t) for t in tans):
+            res = _compute_batched(node, info)
         else:
-            res = _by_double_vjp(node, info, outs)
-        res = _fit(res, outs, node.n_outputs)
+            res = _compute_plain(node, info)
     finally:
         _suspended -= 1
         state.enabled = prev
     info.result = res
     info.tans = info.src = None  # the input tangents are no longer needed
     return res
+
+
+def _compute_batched(node, info) -> tuple:
+    """The output tangents for a batch of input tangents (vmap over forward AD): the Node's
+    rules run once on the BatchedTensors; a rule that cannot take them runs per sample."""
+    from . import engine
+
+    tans = info.tans
+    level = max(t._level for t in tans if _batched(t))
+    try:
+        return _compute_plain(node, info, views_ok=False)
+    except Exception:  # noqa: BLE001 (a rule that cannot batch: per sample below)
+        pass
+    from .. import stack
+    from ..func._batching_autograd import PER_SAMPLE, _select_level
+    from ..func._batching_core import STATE
+
+    key = "jvp of " + node.name()
+    PER_SAMPLE[key] = PER_SAMPLE.get(key, 0) + 1
+    per = []
+    for i in range(STATE.size(level)):
+        info.tans = tuple(_select_level(t, level, i) for t in tans)
+        per.append(_compute_plain(node, info, views_ok=False))
+    info.tans = tans
+    return tuple(
+        None if per[0][k] is None else engine._BT(stack([p[k] for p in per], 0), level)
+        for k in range(len(per[0])))
+
+
+def _compute_plain(node, info, views_ok: bool = True) -> tuple:
+    """The output tangents of node, from its jvp when it has one, else from its vjp (views:
+    the same window of the input's tangent, when views_ok)."""
+    state = _grad_state
+    jvp = getattr(node, "jvp", None)
+    tans = info.tans
+    real = all(t is None or not t._dtype.is_complex for t in tans)
+    outs = _outputs(info)
+    views = None
+    if views_ok and info.src is not None and outs and all(
+            t._base is not None for *_, t in outs):
+        views = [None] * node.n_outputs
+        for nr, _, _, t in outs:
+            views[nr] = _view_tangent(t, info.src, tans[0])
+        if any(views[nr] is None for nr, *_ in outs):
+            views = None
+    if views is not None:
+        res = tuple(views)
+    elif jvp is not None and (getattr(node, "jvp_complex", False) or (
+            real and all(not dt.is_complex for _, _, dt, _ in outs))):
+        state.enabled = info.grad_on
+        res = jvp(*tans)
+        if type(res) is not tuple:
+            res = (res,)
+    else:
+        res = _by_double_vjp(node, info, outs)
+    return _fit(res, outs, node.n_outputs)
 
 
 def _fit(res, outs, n) -> tuple:
@@ -393,8 +443,9 @@ def _fit(res, outs, n) -> tuple:
         if not (dt.is_floating_point or dt.is_complex):
             res[nr] = None
             continue
-        if tan._data.shape != shape:
-            tan = tan.expand(shape) if len(tan._data.shape) <= len(shape) else tan.reshape(shape)
+        tshape = tuple(tan.shape) if _batched(tan) else tan._data.shape
+        if tshape != shape:
+            tan = tan.expand(shape) if len(tshape) <= len(shape) else tan.reshape(shape)
         if tan._dtype is not dt:
             tan = tan.real.to(dt) if tan._dtype.is_complex and not dt.is_complex else tan.to(dt)
         res[nr] = tan
@@ -412,6 +463,22 @@ class _ForwardOnly(Node):
 
 
 _DUMMY_EDGE = (_ForwardOnly(), 0)
+
+
+def _batched_scalar_grads(s, leaves: list, create: bool) -> list:
+    """For a BatchedTensor s of one scalar per sample (over a plain physical value): the
+    gradient of each sample's s with respect to the plain leaves, as BatchedTensors."""
+    from .. import eye
+    from . import engine
+    from . import grad as autograd_grad
+
+    phys, level = s._value, s._level
+    if _batched(phys):
+        raise NotImplementedError("nested vmap over forward AD")
+    n = phys.shape[0]
+    got = autograd_grad(phys, leaves, eye(n, dtype=phys.dtype), allow_unused=True,
+                        create_graph=create, is_grads_batched=True)
+    return [None if g is None else engine._BT(g, level) for g in got]
 
 
 def _by_double_vjp(node, info, outs) -> tuple:
@@ -448,7 +515,7 @@ def _by_double_vjp(node, info, outs) -> tuple:
     for v, tan in zip(vj, tans):
         if v is None or tan is None:
             continue
-        if v._data.shape != tan._data.shape:
+        if v._data.shape != tuple(tan.shape):
             v = v.sum_to_size(tan.shape)
         if v._dtype.is_complex or tan._dtype.is_complex:
             term = (v.conj() * tan).real.sum()
@@ -456,7 +523,7 @@ def _by_double_vjp(node, info, outs) -> tuple:
             term = (v * tan).sum()
         s = term if s is None else s + term
     res = [None] * node.n_outputs
-    if s is None or not s._requires_grad:
+    if s is None or not s.requires_grad:
         # a rule whose result does not depend on g through tapegrad ops is not linear in
         # tapegrad's sense: only an all-zero result (a zero derivative) can be trusted
         if any(v is not None and tan is not None and v._data.any()
@@ -469,10 +536,13 @@ def _by_double_vjp(node, info, outs) -> tuple:
         return tuple(res)
     keys = list(leaves)
     create = info.grad_on and (not info.fw_only or any(
-        t is not None and t._requires_grad for t in tans))
+        t is not None and t.requires_grad for t in tans))
     try:
-        got = autograd_grad(s, [leaves[k] for k in keys], allow_unused=True,
-                            create_graph=create)
+        if _batched(s):  # one s per sample: d s_b / d g for every b in one batched pass
+            got = _batched_scalar_grads(s, [leaves[k] for k in keys], create)
+        else:
+            got = autograd_grad(s, [leaves[k] for k in keys], allow_unused=True,
+                                create_graph=create)
     except (RuntimeError, NotImplementedError) as e:
         raise NotImplementedError(
             f"forward-mode AD is not yet supported for {node.name()} (its backward rule "
@@ -571,6 +641,9 @@ def _store(t, tt, rt) -> None:
         if tt is None:
             _set_tangent(t, rt)
             return
+    if _batched(tt) or _batched(rt):  # (a batch of tangents replaces the old one)
+        _set_tangent(t, rt if rt is not None else tt.new_zeros(tt.shape))
+        return
     _suspended += 1
     try:
         if tt._data.flags.writeable and not tt._requires_grad:

@@ -97,10 +97,6 @@ def _differentiable_outputs(x) -> tuple:
     return tuple(o for o in as_tuple(x) if o.requires_grad)
 
 
-def _not_yet(what: str) -> NotImplementedError:
-    return NotImplementedError(f"tapegrad.autograd.gradcheck: {what} is not yet supported")
-
-
 def _analytical_jacobian(inputs, output, nondet_tol: float, check_grad_dtypes: bool,
                          v=None) -> list:
     """Per diff input, the Jacobian of output from autograd (or v^T J when v is given),
@@ -385,8 +381,8 @@ def gradcheck(
     dtypes warn and usually fail). Complex inputs and outputs are checked as PyTorch checks
     them (see the module notes). Returns True, or raises GradcheckError (False instead with
     raise_exception=False). check_batched_grad pulls a batch of cotangents back in one
-    pass (vmap) and compares with separate passes; check_batched_forward_grad is not supported yet
-    (NotImplementedError).
+    pass (vmap) and compares with separate passes; check_batched_forward_grad does the same for
+    forward mode (a batch of tangents under vmap).
 
     >>> import tapegrad
     >>> x = tapegrad.tensor([1.0, 2.0], dtype=tapegrad.float64, requires_grad=True)
@@ -405,14 +401,16 @@ def gradcheck(
         raise AssertionError(
             "Setting check_batched_forward_grad=True requires check_forward_ad to be True"
         )
-    if check_batched_forward_grad:
-        raise _not_yet("check_batched_forward_grad=True")
     try:
         if check_backward_ad:
             _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
                        check_grad_dtypes, fast_mode, masked, check_batched_grad)
         if check_forward_ad:
-            _forward_checks(func, inputs, eps, rtol, atol)
+            _forward_checks(func, inputs, eps, rtol, atol, check_undefined_grad)
+        if check_batched_forward_grad:
+            from ._gradcheck_batched import check_batched_forward_grad as batched_forward
+
+            batched_forward(func, as_tuple(inputs), GradcheckError)
         return True
     except GradcheckError:
         if raise_exception:
@@ -450,7 +448,7 @@ def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
     return True
 
 
-def _forward_checks(func, inputs, eps, rtol, atol) -> None:
+def _forward_checks(func, inputs, eps, rtol, atol, check_undefined: bool = False) -> None:
     """Forward mode against finite differences. A complex input is checked as PyTorch checks
     it: as two real inputs, its imaginary part (z = re + i v, v varying) then its real part
     (z = u + i im), each a real function whose tangents forward mode pushes through z."""
@@ -459,7 +457,10 @@ def _forward_checks(func, inputs, eps, rtol, atol) -> None:
     cidx = [i for i, t in enumerate(tupled) if isinstance(t, tensor) and t.dtype.is_complex]
     if not cidx:
         _forward_check(func, tupled, eps, rtol, atol)
+        if check_undefined:
+            _undefined_forward_check(func, tupled)
         return
+    parts = []
     for test_imag in (True, False):
         def part_fn(*args, _imag=test_imag):
             args = list(args)
@@ -471,6 +472,48 @@ def _forward_checks(func, inputs, eps, rtol, atol) -> None:
         part_inputs = tuple(t.imag if i in cidx and test_imag else t.real if i in cidx else t
                             for i, t in enumerate(tupled))
         _forward_check(part_fn, part_inputs, eps, rtol, atol, cidx, test_imag)
+        parts.append((part_fn, part_inputs))
+    if check_undefined:
+        for part_fn, part_inputs in parts:
+            _undefined_forward_check(part_fn, part_inputs)
+
+
+def _undefined_forward_check(func, inputs) -> None:
+    """A zero tangent must give the tangents that no tangent gives (PyTorch's check of rules
+    that treat an undefined tangent as zero), one differentiable input at a time, the others
+    carrying random tangents."""
+    import tapegrad
+
+    from . import forward_ad as fw
+
+    pairs = diff_inputs(inputs)
+    gen = tapegrad.Generator()  # (PyTorch's vectors: a fresh generator, its draws in order)
+    all_u = [_unit_vector(t.numel(), real_dtype(t.dtype), gen) for _, t in pairs]
+    tensor = tensor_cls()
+
+    def outs_of(args):
+        return [o for o in as_tuple(func(*args)) if isinstance(o, tensor)
+                and (o.dtype.is_floating_point or o.dtype.is_complex)]
+
+    with fw.dual_level():
+        duals = list(inputs)
+        for (i, t), u in zip(pairs, all_u):
+            duals[i] = fw.make_dual(t.detach(), tapegrad.zeros_like(t))
+            fw.unpack_dual(duals[i]).tangent.copy_(u.view_as(t))
+        for i, t in pairs:
+            kept = duals[i]
+            duals[i] = fw.make_dual(t.detach(), tapegrad.zeros_like(t))  # a zero tangent
+            outs1 = outs_of(duals)
+            duals[i] = t.detach()  # no tangent at all
+            outs2 = outs_of(duals)
+            duals[i] = kept
+            for index_o, (o1, o2) in enumerate(zip(outs1, outs2)):
+                r1, r2 = fw.unpack_dual(o1).tangent, fw.unpack_dual(o2).tangent
+                if r1 is not None and r2 is not None and not tapegrad.allclose(r1, r2):
+                    raise GradcheckError(
+                        "Mismatch in tangent values for output with index: ", index_o,
+                        " when input: ", t, " has an undefined tangent value. ", " Got: ",
+                        r1, " but expected: ", r2)
 
 
 def _forward_check(func, inputs, eps, rtol, atol, complex_indices=(),

@@ -129,6 +129,10 @@ _BW = {_SELECT: SelectBackwardBackward0, _SLICE: SliceBackwardBackward0,
 
 
 def _view_index(x: Tensor, key: tuple, fw, bw) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: the key behind its dim
+        b = batched_cotangent(x)
+        if b is not None:
+            return rebatch(_view_index(b[0], (slice(None),) + tuple(key), fw, bw), b[1])
     node = new_node(fw, (x,))
     if node is not None:
         node.key, node.bw = key, bw
@@ -177,6 +181,10 @@ class IndexPutImplBackward0(Node):
 
 
 def _gather(x: Tensor, key: tuple, unique: bool) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: the batch as the last dim
+        b = batched_cotangent(x)
+        if b is not None and not any(k is Ellipsis for k in key):
+            return rebatch(_gather(b[0].movedim(0, -1), key, unique).movedim(-1, 0), b[1])
     node = new_node(IndexBackward0, (x,))
     if node is not None:
         node.key, node.unique = key, unique

@@ -56,7 +56,7 @@ class SumBackward1(Node):
         return restore_dims(g, shape, self.dims, self.keepdim).expand(shape)
 
     def jvp(self, t):
-        return t.sum(self.dims, self.keepdim) if t._data.ndim else t
+        return t.sum(self.dims, self.keepdim) if t.dim() else t
 
 
 def _sum_dtype(x: Tensor, dtype):
@@ -116,7 +116,7 @@ class MeanBackward1(Node):
         return restore_dims(g, shape, self.dims, self.keepdim).expand(shape) / n
 
     def jvp(self, t):
-        return t.mean(self.dims, self.keepdim) if t._data.ndim else t
+        return t.mean(self.dims, self.keepdim) if t.dim() else t
 
 
 def _mean_check(x: Tensor, dtype):
