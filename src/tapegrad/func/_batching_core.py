@@ -12,7 +12,9 @@ the samples where there is none).
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 
 from .._size import Size
 from .._tensor import Tensor, _wrap_dim
@@ -29,23 +31,25 @@ class _Layer:
         self.randomness = randomness
 
 
-class _State:
-    """Active vmap layers (innermost last). `ceiling`: while a batching rule of level L runs,
-    random calls it makes belong to the levels below L. `looping`: inside the per-sample
-    loop of level L, random calls are per-sample calls (L's randomness mode still applies)."""
+_LEVELS = itertools.count(1)  # vmap levels, unique across threads (next() is atomic)
 
-    __slots__ = ("layers", "by_level", "counter", "ceiling", "looping")
+
+class _State(threading.local):
+    """This thread's active vmap layers (innermost last). `ceiling`: while a batching rule of
+    level L runs, random calls it makes belong to the levels below L. `looping`: inside the
+    per-sample loop of level L, random calls are per-sample calls (L's randomness mode still
+    applies). Each thread has its own (threading.local): a thread outside vmap sees no layers,
+    so the dispatchers that another thread's vmap installed pass its calls straight through."""
+
+    ceiling = math.inf
+    looping = 0  # the level whose per-sample fallback loop is running (0: none)
 
     def __init__(self) -> None:
         self.layers: list[_Layer] = []
         self.by_level: dict[int, _Layer] = {}
-        self.counter = 0
-        self.ceiling = math.inf
-        self.looping = 0  # the level whose per-sample fallback loop is running (0: none)
 
     def push(self, size: int, randomness: str) -> int:
-        self.counter += 1
-        layer = _Layer(self.counter, size, randomness)
+        layer = _Layer(next(_LEVELS), size, randomness)
         self.layers.append(layer)
         self.by_level[layer.level] = layer
         return layer.level
@@ -58,8 +62,9 @@ class _State:
         layer = self.by_level.get(level)
         if layer is None:
             raise vmap_error(
-                "vmap: a BatchedTensor escaped the vmap call that made it (its level is no "
-                "longer active); return it from the vmapped function instead of storing it"
+                "vmap: a BatchedTensor escaped the vmap call that made it (its level is not "
+                "active in this thread); return it from the vmapped function instead of storing "
+                "it or handing it to another thread"
             )
         return layer.size
 
@@ -153,12 +158,12 @@ class BatchedTensor:
         return self._value.dtype
 
     @property
-    def device(self):
-        return self._value.device
-
-    @property
     def _dtype(self):  # (rules check dtypes this way before choosing a path)
         return self._value.dtype
+
+    @property
+    def device(self):
+        return self._value.device
 
     @property
     def layout(self):

@@ -47,7 +47,7 @@ class Op:
     """One dispatchable function: its name (the rule key without namespace), the name shown in
     warnings, the original function, and its rule (or None)."""
 
-    __slots__ = ("name", "qualname", "orig", "rule", "inplace", "random", "_sig")
+    __slots__ = ("name", "qualname", "orig", "rule", "inplace", "random", "_sig", "_plan")
 
     def __init__(self, name: str, qualname: str, orig, rule_fn, random: bool) -> None:
         self.name = name
@@ -58,6 +58,7 @@ class Op:
         self.inplace = (name.endswith("_") and not name.endswith("__")) or (
             name.startswith("__i") and name not in ("__invert__", "__init__"))
         self._sig = None
+        self._plan = None
 
     def signature(self):
         if self._sig is None:
@@ -73,9 +74,56 @@ class Op:
 
     def bind(self, args, kwargs):
         """The call's arguments by parameter name (defaults applied)."""
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = _bind_plan(self.signature())
+        if plan:  # parameters by name or position only, no *args/**kwargs: bound directly
+            arguments = _bind_fast(plan, args, kwargs)
+            if arguments is not None:
+                return inspect.BoundArguments(self._sig, arguments)
         ba = self.signature().bind(*args, **kwargs)
         ba.apply_defaults()
         return ba
+
+
+_EMPTY = inspect.Parameter.empty
+_MISSING = object()
+_SIMPLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _bind_fast(plan, args, kwargs):
+    """The arguments by name in signature order with defaults applied (as inspect's bind and
+    apply_defaults give them), or None where inspect must bind them (and raise its error)."""
+    names, npos, defaults = plan
+    if len(args) > npos:
+        return None
+    given = dict(zip(names, args))
+    if kwargs:
+        for k, v in kwargs.items():
+            if k in given or k not in defaults:
+                return None
+            given[k] = v
+    arguments = {}
+    for name in names:
+        v = given.get(name, _MISSING)
+        if v is _MISSING:
+            v = defaults[name]
+            if v is _EMPTY:
+                return None
+        arguments[name] = v
+    return arguments
+
+
+def _bind_plan(sig):
+    """(names in order, how many may come by position, {name: default or _EMPTY}) for a
+    signature of plain and keyword-only parameters; () for any other (inspect binds those)."""
+    params = list(sig.parameters.values())
+    if any(p.kind not in _SIMPLE for p in params):
+        return ()
+    npos = sum(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params[:npos]):
+        return ()
+    return tuple(p.name for p in params), npos, {p.name: p.default for p in params}
 
 
 # --- scanning arguments -------------------------------------------------------------------

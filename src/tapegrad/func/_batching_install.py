@@ -5,15 +5,20 @@ attributes of tapegrad, tapegrad.nn.functional, tapegrad.linalg and tapegrad.spe
 module globals of tapegrad.ops.* and tapegrad.nn.* that name the same functions (layers and op
 families that imported them directly, class-level `staticmethod(F.op)` of layers too), and
 Tensor's methods and operators (except those that take no tensor but self: a plain tensor's
-method never sees a batched argument then). The outermost vmap call swaps them in and back.
+method never sees a batched argument then). They are swapped in when the first thread enters
+vmap and back when the last one leaves (a count under a lock; each thread's vmap levels are its
+own, see `_batching_core.STATE`): meanwhile a thread outside vmap goes through the dispatchers
+with plain tensors, which pass its calls to the originals, random ones included.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import pkgutil
 import sys
+import threading
 import types
 import warnings
 
@@ -204,41 +209,173 @@ def resolve(func):
 _ORIG_APPLY: list = [None]
 
 
-_MODULE_SWAPS: list = []  # (module __dict__, {name: dispatcher}, {name: original})
-_CLASS_SWAPS: list = []  # (class, name, original, dispatcher)
+# --- swapping them in and out ------------------------------------------------------------------
+# The swap is precomputed once (at the first vmap call) and touches as little as it can, since
+# every attribute it writes costs a (mostly cache-missing) write in and another one out:
+# - A module's attributes are read either as globals by the functions defined in it (through
+#   its __dict__) or as attributes (`tapegrad.add`, `from .binary import add`, getattr). Its
+#   __dict__ takes the dispatchers of the names its own functions may read as globals (the
+#   co_names of their code), and its __class__ becomes a module subclass whose
+#   __getattribute__ answers every dispatched name with its dispatcher: one assignment in
+#   place of hundreds of dict writes (e.g. `tapegrad` itself: ~400 names, 6 functions using
+#   it as globals). A module whose functions may read their globals dynamically (globals(),
+#   vars(), eval, ...) takes every dispatcher in its __dict__.
+# - A class's attributes (Tensor's ~300 methods and operators above all) go through the dict
+#   behind its mappingproxy, then one ordinary setattr per class: setattr is what tells CPython
+#   that the class changed (its attribute caches and its subclasses' start over). Dunders are
+#   swapped that way only between plain functions, so the C-level slots (which look the
+#   method up in the class on every call) stay valid.
+# The plan is checked once by swapping in and out and reading every attribute back; where any
+# of this does not hold (not CPython), every attribute is written the plain way (setattr).
+_UPDATES: list = []  # (dict.update bound to a namespace, (dispatchers, originals))
+_SETATTRS: list = []  # (class or module, name, (dispatcher, original))
+_LOCK = threading.RLock()  # re-entrant: a vmap started while the lock is held cannot hang
+_ACTIVE = [0]  # threads inside vmap; the dispatchers are in while it is non-zero
+_DYNAMIC = frozenset({"globals", "vars", "eval", "exec", "__dict__", "f_globals", "_getframe"})
+_MIN_INTERCEPT = 4  # fewer names than this left to intercept: the dict takes them all
 
 
-def _group() -> None:
-    by_mod: dict = {}
+def _global_reads(dicts: list) -> dict:
+    """id(namespace) -> the names the functions using it as their globals may read as globals
+    (the co_names of their code and nested code: LOAD_GLOBAL takes its names from there), or
+    None where they may read it dynamically."""
+    reads: dict = {id(d): set() for d in dicts}
+    for f in gc.get_referrers(*dicts):
+        if type(f) is not types.FunctionType or id(f.__globals__) not in reads:
+            continue
+        names = reads[id(f.__globals__)]
+        if names is None:
+            continue
+        codes = [f.__code__]
+        for c in codes:
+            names.update(c.co_names)
+            codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        if not _DYNAMIC.isdisjoint(names):
+            reads[id(f.__globals__)] = None
+    return reads
+
+
+def _namespace_class(base: type, disp: dict) -> type:
+    """A subclass of the module's class whose attribute reads give the dispatchers."""
+    get = disp.get
+    base_get = base.__getattribute__
+
+    def getattribute(self, name):
+        f = get(name)
+        return base_get(self, name) if f is None else f
+
+    return type(base.__name__, (base,), {"__getattribute__": getattribute,
+                                         "__module__": __name__})
+
+
+def _class_dict(cls):
+    """The writable dict behind cls.__dict__, or None where it cannot be had safely."""
+    proxy = cls.__dict__
+    found = [r for r in gc.get_referents(proxy) if type(r) is dict]
+    if len(found) != 1 or found[0].keys() != proxy.keys():
+        return None
+    return found[0]
+
+
+def _plan(raw: bool = True) -> None:
+    """Group the swaps of `_SWAPS` into the lists `_swap` walks (with the shortcuts above
+    where `raw`, else every attribute written), then check the plan by swapping in and out."""
+    _UPDATES.clear()
+    _SETATTRS.clear()
+    by_owner: dict = {}
     for owner, name, orig, disp in _SWAPS:
+        entry = by_owner.setdefault(id(owner), (owner, {}, {}))
+        entry[1][name], entry[2][name] = disp, orig
+    modules = [vars(o) for o, _, _ in by_owner.values() if isinstance(o, types.ModuleType)]
+    reads = _global_reads(modules) if raw else {}
+    for owner, disp, orig in by_owner.values():
         if isinstance(owner, types.ModuleType):
-            d, o = by_mod.setdefault(id(owner), (owner, {}, {}))[1:]
-            d[name], o[name] = disp, orig
-        else:
-            _CLASS_SWAPS.append((owner, name, orig, disp))
-    _MODULE_SWAPS.extend((vars(m), d, o) for m, d, o in by_mod.values())
+            used = reads.get(id(vars(owner)))
+            inner = [n for n in disp if n in used] if used is not None else list(disp)
+            if len(disp) - len(inner) < _MIN_INTERCEPT:
+                inner = list(disp)
+            if inner:
+                _UPDATES.append((vars(owner).update, ({n: disp[n] for n in inner},
+                                                      {n: orig[n] for n in inner})))
+            if len(inner) < len(disp):
+                base = type(owner)
+                _SETATTRS.append((owner, "__class__", (_namespace_class(base, disp), base)))
+            continue
+        d = _class_dict(owner) if raw else None
+        if d is None:
+            _SETATTRS.extend((owner, n, (disp[n], orig[n])) for n in disp)
+            continue
+        # a dunder goes raw only between plain functions (its C slot then stays valid)
+        slow = [n for n in disp if n.startswith("__") and not (
+            type(disp[n]) is types.FunctionType and type(orig[n]) is types.FunctionType)]
+        # one more attribute through setattr (it refreshes the class's caches), the rest
+        # raw; a name that is no slot keeps that setattr cheap
+        rest = [n for n in disp if n not in slow]
+        if not slow:
+            last = next((n for n in rest if not n.startswith("__")), rest[0])
+            rest.remove(last)
+            slow.append(last)
+        if rest:
+            _UPDATES.append((d.update, ({n: disp[n] for n in rest},
+                                        {n: orig[n] for n in rest})))
+        _SETATTRS.extend((owner, n, (disp[n], orig[n])) for n in slow)
+    ok = True
+    for which in (0, 1):
+        _swap(which)
+        for owner, name, orig, disp in _SWAPS:
+            ok = ok and _reads_back(owner, name, (disp, orig)[which])
+    if not ok and raw:
+        _plan(raw=False)
+
+
+def _reads_back(owner, name: str, want) -> bool:
+    """Whether owner.name is want, for a class also through its (refreshed) attribute caches
+    and those of the subclasses that inherit it."""
+    if isinstance(owner, types.ModuleType):
+        return getattr(owner, name) is want
+    if vars(owner).get(name) is not want:
+        return False
+    if not isinstance(owner, type) or not isinstance(want, types.FunctionType):
+        return True
+    todo = [owner]
+    for c in todo:
+        if c is owner or name not in vars(c):
+            if getattr(c, name) is not want:
+                return False
+            todo.extend(c.__subclasses__())
+    return True
+
+
+def _swap(which: int) -> None:
+    """Put the dispatchers in (which=0) or the originals back (which=1)."""
+    for update, values in _UPDATES:
+        update(values[which])
+    for owner, name, values in _SETATTRS:
+        setattr(owner, name, values[which])
 
 
 def enter(size: int, randomness: str) -> int:
-    """Open a vmap level; the first one installs the dispatchers."""
-    if not _BUILT:
-        _build()
-        _group()
+    """Open a vmap level in this thread; the first thread to enter installs the dispatchers."""
     if not STATE.layers:
-        for namespace, disp, _ in _MODULE_SWAPS:
-            namespace.update(disp)
-        for owner, name, _, disp in _CLASS_SWAPS:
-            setattr(owner, name, disp)
+        with _LOCK:
+            if not _BUILT:
+                _build()
+                _plan()
+            if not _ACTIVE[0]:
+                _swap(0)
+            _ACTIVE[0] += 1
     return STATE.push(size, randomness)
 
 
 def leave() -> None:
-    STATE.pop()
-    if not STATE.layers:
-        for namespace, _, orig in _MODULE_SWAPS:
-            namespace.update(orig)
-        for owner, name, orig, _ in _CLASS_SWAPS:
-            setattr(owner, name, orig)
+    """Close this thread's innermost level; the last thread to leave puts the originals back."""
+    st = STATE
+    st.pop()
+    if not st.layers:
+        with _LOCK:
+            _ACTIVE[0] -= 1
+            if not _ACTIVE[0]:
+                _swap(1)
 
 
 # --- custom autograd.Function under vmap ------------------------------------------------------

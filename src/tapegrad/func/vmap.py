@@ -16,6 +16,7 @@ from typing import Any
 
 from .._tensor import Tensor
 from ._batching_core import BatchedTensor
+from ._batching_install import enter, leave, resolve
 from ._pytree import _kind, tree_flatten, tree_unflatten
 
 __all__ = ["vmap"]
@@ -121,6 +122,59 @@ def _process_inputs(in_dims, args: tuple, func):
     return _batch_size(flat_dims, flat_args), flat_dims, flat_args, spec
 
 
+def _fast_inputs(in_dims, args: tuple):
+    """(size, dims, args) without the pytree machinery when in_dims is an int or a tuple of
+    ints and Nones, one per argument, and every mapped argument is a tensor given directly
+    (the common case); None when anything is otherwise (the general path then decides, and
+    raises the errors)."""
+    n = len(args)
+    if type(in_dims) is int:
+        dims = [in_dims] * n
+    elif type(in_dims) is tuple and len(in_dims) == n:
+        dims = list(in_dims)
+    else:
+        return None
+    size = -1
+    new = list(args)
+    for i, (a, d) in enumerate(zip(args, dims)):
+        if d is None:
+            if _kind(a) is not None:  # a container passes as a copy, as the general path's
+                new[i] = _copy_tree(a)
+            continue
+        if type(d) is not int or not isinstance(a, Tensor):
+            return None
+        nd = a.dim()
+        if d < 0:
+            if d < -nd:
+                return None
+            dims[i] = d = d + nd
+        elif d >= nd:
+            return None
+        s = a.shape[d]
+        if size < 0:
+            size = s
+        elif s != size:
+            return None
+    if size < 0:
+        return None
+    return size, dims, new
+
+
+def _is_leaf(x) -> bool:
+    t = type(x)
+    return t is Tensor or t is BatchedTensor or _kind(x) is None
+
+
+def _copy_tree(tree):
+    """The pytree rebuilt with the same leaves (a dict or list of leaves: a shallow copy)."""
+    t = type(tree)
+    if (t is dict and all(_is_leaf(v) for v in tree.values())) or (
+            t is list and all(_is_leaf(v) for v in tree)):
+        return t(tree)
+    leaves, spec = tree_flatten(tree)
+    return tree_unflatten(leaves, spec)
+
+
 def _batch_size(flat_dims, flat_args) -> int:
     sizes = [a.size(d) for d, a in zip(flat_dims, flat_args) if d is not None]
     if not sizes:
@@ -133,21 +187,23 @@ def _batch_size(flat_dims, flat_args) -> int:
     return sizes[0]
 
 
-def _unwrap_one(name: str, out, level: int, size: int, out_dim):
+def _unwrap_one(func, out, level: int, size: int, out_dim):
+    if type(out) is BatchedTensor and out._level == level and out_dim is not None:
+        v = out._value
+        return v if out_dim == 0 else v.movedim(0, out_dim)
     if out_dim is None:
         if type(out) is BatchedTensor:
+            name = _get_name(func)
             raise ValueError(
                 f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is None"
             )
         return out
     if not isinstance(out, Tensor):
+        name = _get_name(func)
         raise ValueError(
             f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(out)}. "
             "Did you mean to set out_dims= to None for output?"
         )
-    if type(out) is BatchedTensor and out._level == level:
-        v = out._value
-        return v if out_dim == 0 else v.movedim(0, out_dim)
     # not batched at this level: every sample is the same tensor
     u = out.unsqueeze(out_dim)
     shape = list(u.shape)
@@ -156,6 +212,18 @@ def _unwrap_one(name: str, out, level: int, size: int, out_dim):
 
 
 def _unwrap_outputs(outputs, out_dims, level: int, size: int, func):
+    t = type(outputs)
+    if type(out_dims) is int:  # the common cases without the pytree machinery
+        if t is BatchedTensor or t is Tensor:
+            return _unwrap_one(func, outputs, level, size, out_dims)
+        if t is dict or t is tuple or t is list:
+            vals = outputs.values() if t is dict else outputs
+            if all(type(v) is BatchedTensor or type(v) is Tensor for v in vals):
+                if t is dict:
+                    return {k: _unwrap_one(func, v, level, size, out_dims)
+                            for k, v in outputs.items()}
+                res = [_unwrap_one(func, v, level, size, out_dims) for v in outputs]
+                return res if t is list else tuple(res)
     flat, spec = tree_flatten(outputs)
 
     def incompatible():
@@ -176,24 +244,25 @@ def _unwrap_outputs(outputs, out_dims, level: int, size: int, func):
         flat_dims = broadcast_prefix(out_dims, spec)
         if flat_dims is None:
             raise incompatible()
-    name = _get_name(func)
-    res = [_unwrap_one(name, o, level, size, d) for o, d in zip(flat, flat_dims)]
+    res = [_unwrap_one(func, o, level, size, d) for o, d in zip(flat, flat_dims)]
     return tree_unflatten(res, spec)
 
 
-def _flat_vmap(func, size: int, flat_dims, flat_args, spec, out_dims, randomness, kwargs):
-    from ._batching_install import enter, leave, resolve
-
+def _flat_vmap(func, size: int, flat_dims, flat_args, spec, out_dims, randomness, kwargs,
+               cache=None):
+    """Run func once on the arguments batched at a new level (spec None: flat_args are the
+    arguments themselves). cache: a list keeping func's resolved callable between calls."""
     level = enter(size, randomness)
     try:
-        call = resolve(func)
-        batched = []
-        for a, d in zip(flat_args, flat_dims):
-            if d is None:
-                batched.append(a)
-            else:
-                batched.append(BatchedTensor(a if d == 0 else a.movedim(d, 0), level))
-        outputs = call(*tree_unflatten(batched, spec), **kwargs)
+        if cache:
+            call = cache[0]
+        else:
+            call = resolve(func)  # the dispatchers exist from the first enter on
+            if cache is not None:
+                cache.append(call)
+        batched = [a if d is None else BatchedTensor(a if d == 0 else a.movedim(d, 0), level)
+                   for a, d in zip(flat_args, flat_dims)]
+        outputs = call(*(batched if spec is None else tree_unflatten(batched, spec)), **kwargs)
         return _unwrap_outputs(outputs, out_dims, level, size, func)
     finally:
         leave()
@@ -240,13 +309,22 @@ def vmap(func: Callable, in_dims=0, out_dims=0, randomness: str = "error", *,
     if not (chunk_size is None or chunk_size > 0):
         raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
 
+    resolved: list = []  # func's resolved callable (the dispatchers are made once)
+
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any):
-        _check_out_dims(out_dims, func)
-        size, flat_dims, flat_args, spec = _process_inputs(in_dims, args, func)
-        if chunk_size is not None and chunk_size < size:
-            return _chunked_vmap(func, flat_dims, flat_args, spec, size, chunk_size, out_dims,
-                                 randomness, kwargs)
-        return _flat_vmap(func, size, flat_dims, flat_args, spec, out_dims, randomness, kwargs)
+        if type(out_dims) is not int:
+            _check_out_dims(out_dims, func)
+        fast = _fast_inputs(in_dims, args) if args else None
+        if fast is not None and (chunk_size is None or chunk_size >= fast[0]):
+            size, flat_dims, flat_args = fast
+            spec = None
+        else:
+            size, flat_dims, flat_args, spec = _process_inputs(in_dims, args, func)
+            if chunk_size is not None and chunk_size < size:
+                return _chunked_vmap(func, flat_dims, flat_args, spec, size, chunk_size,
+                                     out_dims, randomness, kwargs)
+        return _flat_vmap(func, size, flat_dims, flat_args, spec, out_dims, randomness, kwargs,
+                          resolved)
 
     return wrapped

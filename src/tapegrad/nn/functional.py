@@ -80,3 +80,4 @@ def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None)
 
 
 _export_families()
+del _export_families  # import-time only (vmap's swap treats globals() users conservatively)
