@@ -13,7 +13,8 @@ The backward is bilinear in (g, w) and (g, x), so its own vjp for (ggx, ggw, ggb
 made of the pair: for g, convolution(ggx, w, ggb) + convolution(x, ggw); for x, the input
 gradient of a backward whose weight is ggw; for w, the weight gradient of a backward whose
 input is ggx. Derivatives of any order stay inside the pair. The NumPy kernels (im2col plus
-one batched matmul, col2im by a loop over kernel offsets) are in _conv_kernels.py.
+one batched matmul, col2im by a loop over kernel offsets) are in _conv_kernels.py. A batch of
+cotangents (a batched backward pass under vmap) runs once, on folded shapes: _conv_batched.py.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
+from . import _conv_batched as CB
 from . import _conv_kernels as K
-from ._core import new_node, save, wrap
+from ._core import batched_cotangent, is_batched_value, new_node, save, wrap
 from .shape import squeeze, unsqueeze
 
 __all__ = ["convolution", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -58,6 +60,11 @@ class ConvolutionBackwardBackward0(Node):
     def vjp(self, ggx, ggw, ggb):
         g, x, w = self.saved_tensors()
         p = self.p
+        if not ((ggx is None or type(ggx) is Tensor) and (ggw is None or type(ggw) is Tensor)
+                and (ggb is None or type(ggb) is Tensor)):
+            level = CB.batch_level(ggx, ggw, ggb)  # a batch of cotangents under vmap
+            if level is not None:
+                return CB.batched_double(self, g, x, w, ggx, ggw, ggb, level)
         ng, nx, nw = self._next
         rg = rx = rw = None
         if ng[0] is not None:
@@ -100,6 +107,10 @@ def convolution_backward(g: Tensor, x, w, p, mask) -> tuple:
 
     x and w are Tensors, or only their shapes where their values are not needed (x for gx,
     w for gw)."""
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: one pass for the batch
+        b = batched_cotangent(g)
+        if b is not None and not is_batched_value(x) and not is_batched_value(w):
+            return CB.batched_backward(b[0], x, w, p, mask, b[1])
     stride, padding, dilation, transposed, _, groups = p
     ga = g._data
     xs = x._data.shape if isinstance(x, Tensor) else x

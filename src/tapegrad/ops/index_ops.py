@@ -18,7 +18,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, scalar_types, wrap
+from ._core import batched_cotangent, is_batched_value, new_node, rebatch, scalar_types, wrap
 from ._index_util import check_bounds, fill_value, shape_str, tensor_arg, wrap_dim
 from ._selectutil import int_arg, method
 from .inplace import copy_out, inplace_of
@@ -91,8 +91,45 @@ class IndexFillBackward1(Node):
         return gx, gv
 
 
+# --- batches of cotangents under vmap ----------------------------------------------------
+# A backward pass over a batch of cotangents hands these primitives BatchedTensors. Each one
+# then runs once on the physical tensors, the batch as a new leading dim (the indexed dim
+# moves one place right; a 0-d sample is viewed as shape (1,), as the primitives treat it).
+def batch_pair(x, y):
+    """(physical x, physical y, level) when x or y is a batch of cotangents (the other one,
+    plain, repeated over the batch as a view), else None (both plain, or batched in a way
+    this cannot fold: nested or at different levels)."""
+    bx, by = batched_cotangent(x), batched_cotangent(y)
+    if bx is None and by is None:
+        return None
+    if bx is not None and by is not None:
+        return (bx[0], by[0], bx[1]) if bx[1] == by[1] else None
+    if bx is None:
+        if is_batched_value(x):
+            return None
+        n = by[0].shape[0]
+        return x.unsqueeze(0).expand((n,) + tuple(x.shape)), by[0], by[1]
+    if is_batched_value(y):
+        return None
+    n = bx[0].shape[0]
+    return bx[0], y.unsqueeze(0).expand((n,) + tuple(y.shape)), bx[1]
+
+
+def _rows(p: Tensor) -> Tensor:
+    """A physical batch of 0-d samples, (B,), as (B, 1); others as they are."""
+    return p.reshape(p.shape[0], 1) if p.dim() == 1 else p
+
+
+def _unrows(r: Tensor, like: Tensor) -> Tensor:
+    return r.reshape(like.shape) if like.dim() == 1 else r
+
+
 # --- internal differentiable primitives (arguments already checked, indices >= 0) --------
 def _index_select(x: Tensor, d: int, idx: np.ndarray) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap
+        b = batched_cotangent(x)
+        if b is not None:
+            return rebatch(_unrows(_index_select(_rows(b[0]), d + 1, idx), b[0]), b[1])
     a = x._data
     if a.ndim == 0:
         r = a.reshape(1)[idx.reshape(-1)].reshape(())
@@ -105,6 +142,12 @@ def _index_select(x: Tensor, d: int, idx: np.ndarray) -> Tensor:
 
 
 def _index_add(x: Tensor, d: int, idx: np.ndarray, src: Tensor, alpha) -> Tensor:
+    if type(x) is not Tensor or type(src) is not Tensor:  # batches of cotangents under vmap
+        bp = batch_pair(x, src)
+        if bp is not None:  # (a 0-d x goes with a 0-d source)
+            px, ps, level = bp
+            r = _index_add(_rows(px), d + 1, idx, _rows(ps), alpha)
+            return rebatch(_unrows(r, px), level)
     r = x._data.copy()
     s = src._data
     if alpha != 1:
@@ -120,6 +163,10 @@ def _index_add(x: Tensor, d: int, idx: np.ndarray, src: Tensor, alpha) -> Tensor
 
 
 def _index_fill(x: Tensor, d: int, idx: np.ndarray, v, value: Tensor | None = None) -> Tensor:
+    if type(x) is not Tensor and value is None:  # a batch of cotangents under vmap
+        b = batched_cotangent(x)
+        if b is not None:
+            return rebatch(_unrows(_index_fill(_rows(b[0]), d + 1, idx, v), b[0]), b[1])
     r = x._data.copy()
     with np.errstate(all="ignore"):
         _flat0(r)[_key(d, idx)] = v

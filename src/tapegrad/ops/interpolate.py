@@ -22,7 +22,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, wrap
+from ._core import batched_cotangent, new_node, rebatch, wrap
 
 __all__: list[str] = []
 FUNCTIONAL = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
@@ -153,6 +153,10 @@ class _ResampleT(Node):
 
 
 def _resample(x: Tensor, taps, cls) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap (double backward)
+        b = batched_cotangent(x)
+        if b is not None:  # the map reads the trailing dims only: the batch is one more
+            return rebatch(_resample(b[0], taps, cls), b[1])
     node = new_node(cls, (x,))
     if node is not None:
         node.taps = taps
@@ -160,6 +164,10 @@ def _resample(x: Tensor, taps, cls) -> Tensor:
 
 
 def _resample_t(g: Tensor, taps, insize, cls) -> Tensor:
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: one pass for the batch
+        b = batched_cotangent(g)
+        if b is not None:  # the map reads the trailing dims only: the batch is one more
+            return rebatch(_resample_t(b[0], taps, insize, cls), b[1])
     node = new_node(cls, (g,))
     if node is not None:
         node.taps = taps

@@ -22,9 +22,10 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _tp_name
 from ..autograd.graph import Node
-from ._core import new_node, scalar_types, wrap
+from ._core import batched_cotangent, new_node, rebatch, scalar_types, wrap
 from ._index_util import broadcast_pair, fill_value, tensor_arg
 from ._selectutil import method
+from .index_ops import batch_pair
 from .inplace import inplace_of
 
 __all__ = ["masked_fill", "masked_select", "masked_scatter", "take", "put"]
@@ -80,10 +81,10 @@ class MaskedScatterBackward0(Node):
             n = 1
             for s in sshape:
                 n *= s
-            if n > gs._data.size:  # source values past the mask's count get zero gradient
+            if n > gs.numel():  # source values past the mask's count get zero gradient
                 from .join import cat
 
-                gs = cat([gs, gs.new_zeros((n - gs._data.size,))])
+                gs = cat([gs, gs.new_zeros((n - gs.numel(),))])
             gs = gs.reshape(sshape)
         return gx, gs
 
@@ -112,9 +113,34 @@ class PutBackward0(Node):
         return gx, gs
 
 
+# --- batches of cotangents under vmap ----------------------------------------------------
+# A backward pass over a batch of cotangents hands these primitives BatchedTensors; each runs
+# once on the physical tensors (batch dim in front), the mask given a leading 1 for it and
+# the sample and mask aligned to their broadcast shape first, and the flat positions of take
+# and put offset by each sample's start.
+def _aligned(p: Tensor, m: np.ndarray):
+    """(p as (B, *ones, *sample shape), m as (1, *ones, *m.shape), the broadcast sample
+    shape) for a physical batch p: both of one rank, so the mask broadcasts per sample."""
+    shape = tuple(p.shape[1:])
+    ls = broadcast_pair(m.shape, shape)
+    k = len(ls)
+    p = p.reshape((p.shape[0],) + (1,) * (k - len(shape)) + shape)
+    return p, m.reshape((1,) * (k + 1 - m.ndim) + m.shape), ls
+
+
+def _flat_offsets(idx: np.ndarray, n: int, numel: int) -> np.ndarray:
+    """idx (flat positions in one sample) for each of n samples laid end to end."""
+    return idx[None] + (np.arange(n, dtype=idx.dtype) * numel).reshape((n,) + (1,) * idx.ndim)
+
+
 # --- internal differentiable primitives (arguments already checked) ----------------------
 def _masked_fill(x: Tensor, m: np.ndarray, v, value: Tensor | None = None) -> Tensor:
     """where(m, v, x) broadcast together, in x's dtype; value is the 0-d tensor v came from."""
+    if type(x) is not Tensor and value is None:  # a batch of cotangents under vmap
+        b = batched_cotangent(x)
+        if b is not None:
+            p, mb, _ = _aligned(b[0], m)
+            return rebatch(_masked_fill(p, mb, v), b[1])
     a = x._data
     shape = broadcast_pair(m.shape, a.shape)
     r = np.array(np.broadcast_to(a, shape), order="C")
@@ -130,6 +156,13 @@ def _masked_fill(x: Tensor, m: np.ndarray, v, value: Tensor | None = None) -> Te
 
 
 def _masked_select(x: Tensor, m: np.ndarray) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: (B, count) selected
+        b = batched_cotangent(x)
+        if b is not None:
+            p, mb, ls = _aligned(b[0], m)
+            n = p.shape[0]
+            r = _masked_select(p, np.broadcast_to(mb, (n,) + ls))
+            return rebatch(r.reshape(n, -1), b[1])
     a = x._data
     shape = broadcast_pair(m.shape, a.shape)
     r = np.broadcast_to(a, shape)[np.broadcast_to(m, shape)]
@@ -140,6 +173,16 @@ def _masked_select(x: Tensor, m: np.ndarray) -> Tensor:
 
 
 def _masked_scatter(x: Tensor, m: np.ndarray, src: Tensor) -> Tensor:
+    if type(x) is not Tensor or type(src) is not Tensor:  # batches of cotangents under vmap
+        bp = batch_pair(x, src)
+        if bp is not None:
+            p, mb, ls = _aligned(bp[0], m)
+            n = p.shape[0]
+            count = int(np.count_nonzero(np.broadcast_to(m, ls)))
+            ps = bp[1].reshape(n, -1)
+            if ps.shape[1] >= count:  # each sample's leading `count` source values
+                ps = ps[:, :count].reshape(-1)
+                return rebatch(_masked_scatter(p, np.broadcast_to(mb, (n,) + ls), ps), bp[2])
     a = x._data
     shape = broadcast_pair(m.shape, a.shape)
     r = np.array(np.broadcast_to(a, shape), order="C")
@@ -155,6 +198,12 @@ def _masked_scatter(x: Tensor, m: np.ndarray, src: Tensor) -> Tensor:
 
 
 def _take(x: Tensor, idx: np.ndarray) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: (B, *idx.shape)
+        b = batched_cotangent(x)
+        if b is not None:
+            p = b[0]
+            n = p.shape[0]
+            return rebatch(_take(p, _flat_offsets(idx, n, p.numel() // n if n else 0)), b[1])
     r = x._data.reshape(-1)[idx]
     node = new_node(TakeBackward0, (x,))
     if node is not None:
@@ -163,6 +212,13 @@ def _take(x: Tensor, idx: np.ndarray) -> Tensor:
 
 
 def _put(x: Tensor, idx: np.ndarray, src: Tensor, accumulate: bool) -> Tensor:
+    if type(x) is not Tensor or type(src) is not Tensor:  # batches of cotangents under vmap
+        bp = batch_pair(x, src)
+        if bp is not None:  # each sample puts into its own stretch of the flat batch
+            p, ps, level = bp
+            n = p.shape[0]
+            bidx = _flat_offsets(idx, n, p.numel() // n if n else 0)
+            return rebatch(_put(p, bidx, ps, accumulate), level)
     r = x._data.copy()
     flat = r.reshape(-1)  # a view of the fresh copy
     s = src._data.reshape(-1)

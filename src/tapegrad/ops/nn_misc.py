@@ -20,7 +20,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
-from ._core import new_node, wrap
+from ._core import batched_cotangent, new_node, rebatch, wrap
 from .reduction_norm import LinalgVectorNormBackward0, vector_norm
 
 __all__ = ["cosine_similarity", "pairwise_distance"]
@@ -50,16 +50,36 @@ class EmbeddingDenseBackwardBackward0(Node):
 
     def vjp(self, gg):
         shape = self._in_meta[0][0]
+        if type(gg) is not Tensor:  # a batch of B cotangents under vmap: (W, D) -> (W, B * D)
+            b = batched_cotangent(gg)
+            if b is not None:
+                n, w, d = b[0].shape
+                rows = self._rows(b[0].permute(1, 0, 2).reshape(w, n * d))
+                rows = rows.reshape(-1, n, d).permute(1, 0, 2).reshape((n,) + tuple(shape))
+                return rebatch(rows, b[1])
+        return self._rows(gg).reshape(shape)
+
+    def _rows(self, gg):
         rows = embedding_aten(gg, _make(self.index), self.padding_idx)
         if self.padding_idx >= 0:
             keep = (self.index != self.padding_idx)[:, None].astype(rows._data.dtype)
             rows = rows * _make(keep)
-        return rows.reshape(shape)
+        return rows
 
 
 def embedding_dense_backward(g: Tensor, index: np.ndarray, coef, num_weights: int,
                              padding_idx: int) -> Tensor:
     """zeros(num_weights, D) with row g[k] * coef[k] added at index[k] (g's rows flattened)."""
+    if type(g) is not Tensor:  # a batch of B cotangents under vmap: one pass for the batch
+        b = batched_cotangent(g)
+        if b is not None:
+            # rows are scattered whole, so the B samples can ride along as columns: g as
+            # (M, B * D) (row k holding every sample's row k), the result (W, B * D) unfolded
+            p = b[0]
+            n, d = p.shape[0], p.shape[-1]
+            cols = p.reshape(n, -1, d).permute(1, 0, 2).reshape(-1, n * d)
+            r = embedding_dense_backward(cols, index, coef, num_weights, padding_idx)
+            return rebatch(r.reshape(num_weights, n, d).permute(1, 0, 2), b[1])
     ga = g._data
     d = ga.shape[-1]
     src = ga.reshape(-1, d)

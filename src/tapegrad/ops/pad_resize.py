@@ -17,8 +17,8 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from . import _conv_kernels as K
-from ._core import new_node, save, wrap
-from .pool import zeros_for
+from ._core import batched_cotangent, is_batched_value, new_node, rebatch, save, wrap
+from .pool import repeat_like, zeros_for
 
 __all__ = ["constant_pad_nd", "pixel_shuffle", "pixel_unshuffle"]
 FUNCTIONAL = ["pad", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold"]
@@ -148,6 +148,10 @@ _PAD_NODES = _make_pad_nodes()
 
 
 def _index_pad(x: Tensor, idx, cls) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents under vmap (double backward)
+        b = batched_cotangent(x)
+        if b is not None:  # the pad reads the trailing dims only: the batch is one more
+            return rebatch(_index_pad(b[0], idx, cls), b[1])
     a = x._data
     n = a.ndim
     for j, ix in enumerate(idx):
@@ -160,6 +164,11 @@ def _index_pad(x: Tensor, idx, cls) -> Tensor:
 
 
 def _index_pad_backward(g: Tensor, x: Tensor, idx, cls) -> Tensor:
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: the batch as a leading dim
+        b = batched_cotangent(g)
+        if b is not None and not is_batched_value(x):
+            return rebatch(_index_pad_backward(b[0], repeat_like(x, b[0].shape[0]), idx, cls),
+                           b[1])
     a = g._data
     shape = x._data.shape
     n = a.ndim
@@ -386,8 +395,23 @@ class Col2ImBackward0(Node):
         return _im2col(g, *self.p)
 
 
+def _fold_batch(p: Tensor, unbatched_dims: int, fn) -> Tensor:
+    """fn (an op on (N, ...) or unbatched input, images independent) on a physical batch p:
+    an unbatched sample's batch is N itself; a batched one's folds into N and back."""
+    if p.dim() == unbatched_dims + 1:
+        return fn(p)
+    n, m = p.shape[0], p.shape[1]
+    r = fn(p.reshape((n * m,) + tuple(p.shape[2:])))
+    return r.reshape((n, m) + tuple(r.shape[1:]))
+
+
 def _im2col(x: Tensor, ksize, dilation, padding, stride) -> Tensor:
     """(N, C, H, W) -> (N, C * kh * kw, L); an unbatched (C, H, W) gives (C * kh * kw, L)."""
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: the batch folds into N
+        b = batched_cotangent(x)
+        if b is not None:
+            return rebatch(_fold_batch(b[0], 3, lambda t: _im2col(t, ksize, dilation, padding,
+                                                                  stride)), b[1])
     a = x._data
     unbatched = a.ndim == 3
     b = a[None] if unbatched else a
@@ -402,6 +426,11 @@ def _im2col(x: Tensor, ksize, dilation, padding, stride) -> Tensor:
 
 def _col2im(x: Tensor, size, ksize, dilation, padding, stride) -> Tensor:
     """(N, C * kh * kw, L) -> (N, C, *size), or unbatched (C * kh * kw, L) -> (C, *size)."""
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: the batch folds into N
+        b = batched_cotangent(x)
+        if b is not None:
+            return rebatch(_fold_batch(b[0], 2, lambda t: _col2im(t, size, ksize, dilation,
+                                                                  padding, stride)), b[1])
     a = x._data
     unbatched = a.ndim == 2
     b = a[None] if unbatched else a

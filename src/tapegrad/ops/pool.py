@@ -22,7 +22,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from . import _conv_kernels as K
-from ._core import new_node, save, wrap
+from ._core import batched_cotangent, is_batched_value, new_node, rebatch, save, wrap
 from ._gather import gather_along
 from .shape import squeeze, unsqueeze
 
@@ -233,7 +233,20 @@ class MaxPool3DWithIndicesBackward0(_MaxPoolNode):
     back = MaxPool3DWithIndicesBackwardBackward0
 
 
+def repeat_like(x: Tensor, n: int) -> Tensor:
+    """x repeated n times along a new leading dim (a view): the forward input of n backward
+    passes folded into one (the backward ops read only its shape and give it zeros)."""
+    return x.unsqueeze(0).expand((n,) + tuple(x.shape))
+
+
 def _max_pool_backward(g: Tensor, x: Tensor, idx, nd, unique, cls) -> Tensor:
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: the batch as a leading dim
+        b = batched_cotangent(g)
+        if b is not None and not is_batched_value(x):
+            n = b[0].shape[0]
+            bidx = np.broadcast_to(idx, (n,) + idx.shape)
+            return rebatch(_max_pool_backward(b[0], repeat_like(x, n), bidx, nd, unique, cls),
+                           b[1])
     out = _scatter(g._data, idx, x._data.shape, nd, unique)
     node = new_node(cls, (g, x))
     if node is not None:

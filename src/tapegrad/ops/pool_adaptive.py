@@ -21,8 +21,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, save, wrap
-from .pool import _MaxPoolBackwardNode, _MaxPoolNode, zeros_for
+from ._core import batched_cotangent, is_batched_value, new_node, rebatch, save, wrap
+from .pool import _MaxPoolBackwardNode, _MaxPoolNode, repeat_like, zeros_for
 from .shape import squeeze, unsqueeze
 
 # (torch.adaptive_max_pool1d, which always returns (values, indices), is not exported at the top
@@ -109,6 +109,10 @@ AdaptiveAvgPool3DBackwardBackward0.fwd = AdaptiveAvgPool3DBackward0
 
 
 def _adaptive_avg(x: Tensor, osize, cls) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents (double backward under vmap)
+        b = batched_cotangent(x)
+        if b is not None:  # pooling reads the trailing dims only: the batch is one more
+            return rebatch(_adaptive_avg(b[0], osize, cls), b[1])
     a = x._data
     nd = cls.nd
     insize = a.shape[-nd:]
@@ -123,6 +127,11 @@ def _adaptive_avg(x: Tensor, osize, cls) -> Tensor:
 
 
 def _adaptive_avg_backward(g: Tensor, x: Tensor, cls) -> Tensor:
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: the batch as a leading dim
+        b = batched_cotangent(g)
+        if b is not None and not is_batched_value(x):
+            return rebatch(_adaptive_avg_backward(b[0], repeat_like(x, b[0].shape[0]), cls),
+                           b[1])
     a = g._data
     nd = cls.fwd.nd
     insize = x._data.shape[-nd:]

@@ -18,7 +18,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from . import _conv_kernels as K
-from ._core import new_node, save, wrap
+from ._core import batched_cotangent, is_batched_value, new_node, rebatch, save, wrap
 from .pool import (
     _WORDS,
     _check_pool,
@@ -29,6 +29,7 @@ from .pool import (
     max_pool2d,
     max_pool3d,
     pool_out,
+    repeat_like,
     zeros_for,
 )
 from .shape import squeeze, unsqueeze
@@ -132,6 +133,10 @@ AvgPool3DBackwardBackward0.fwd = AvgPool3DBackward0
 
 
 def _avg_pool(x: Tensor, params, cls) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents (double backward under vmap)
+        b = batched_cotangent(x)
+        if b is not None:  # pooling reads the trailing dims only: the batch is one more
+            return rebatch(_avg_pool(b[0], params, cls), b[1])
     k, s, p = params[:3]
     a = x._data
     nd = len(k)
@@ -149,6 +154,11 @@ def _avg_pool(x: Tensor, params, cls) -> Tensor:
 
 def _avg_pool_backward(g: Tensor, x: Tensor, params, cls) -> Tensor:
     # A^T g: each output's g / divisor added back to every input position of its window
+    if type(g) is not Tensor:  # a batch of cotangents under vmap: the batch as a leading dim
+        b = batched_cotangent(g)
+        if b is not None and not is_batched_value(x):
+            return rebatch(_avg_pool_backward(b[0], repeat_like(x, b[0].shape[0]), params, cls),
+                           b[1])
     k, s, p = params[:3]
     ga = g._data
     in_shape = x._data.shape
