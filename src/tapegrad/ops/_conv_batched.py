@@ -154,4 +154,3 @@ def batched_double(node, g: Tensor, x, w, ggx, ggw, ggb, level: int) -> tuple:
             rw = backward(g, ggx, ws, p, (False, True, False))[1].expand((n,) + ws)
         rw = rebatch(rw, level)
     return rg, rx, rw
-
