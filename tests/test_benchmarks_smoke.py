@@ -285,3 +285,23 @@ def test_worker_env_pins_threads_equally():
     env = runner.worker_env(2)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         assert env[var] == "2"
+
+
+@pytest.mark.parametrize("script", ["jacobians", "per_sample_grads", "hvp"])
+def test_standalone_transform_benchmarks_run(script, capsys):
+    """The issue-7 benchmark scripts run at tiny sizes and print a line per measurement (the
+    torch columns when torch is installed; their results agree, which the scripts report)."""
+    import importlib
+
+    mod = importlib.import_module(f"benchmarks.{script}")
+    small = {"jacobians": ["--n", "4", "--hidden", "6", "--repeats", "1"],
+             "per_sample_grads": ["--batch", "3", "--inp", "4", "--hidden", "5", "--out", "3",
+                                  "--repeats", "1"],
+             "hvp": ["--n", "5", "--repeats", "1"]}[script]
+    assert mod.main(small) == 0
+    out = capsys.readouterr().out
+    assert "tapegrad" in out
+    diffs = [float(d.rstrip(")")) for d in
+             (part.split("max abs diff ")[1].split()[0] for part in out.splitlines()
+              if "max abs diff" in part)]
+    assert all(d < 1e-5 for d in diffs), out
