@@ -85,11 +85,15 @@ def gather_along(x: Tensor, dim: int, index, unique: bool = False) -> Tensor:
     accumulation.
     """
     idx = _index_array(index)
-    if type(x) is not Tensor and idx.ndim:  # a batch of cotangents under vmap: per sample
+    if type(x) is not Tensor:  # a batch of cotangents under vmap: per sample
         b = batched_cotangent(x)
-        if b is not None and b[0].dim() > 1:
+        if b is not None and idx.ndim and b[0].dim() > 1:
             bidx = np.broadcast_to(idx, (b[0].shape[0],) + idx.shape)
             return rebatch(gather_along(b[0], dim + 1, bidx, unique), b[1])
+        if b is not None:  # a 0-d x or index acts as one of shape (1,)
+            n, i1 = b[0].shape[0], idx.reshape(-1)
+            r = gather_along(b[0].reshape(n, -1), 1, np.broadcast_to(i1, (n,) + i1.shape), unique)
+            return rebatch(r.reshape((n,) + idx.shape), b[1])
     r = _gather_np(x._data, dim, idx)
     node = new_node(GatherBackward0, (x,))
     if node is not None:
@@ -101,13 +105,18 @@ def scatter_add_along(base, dim: int, index, src: Tensor, shape=None,
                       unique: bool = False) -> Tensor:
     """base (or zeros of `shape` when base is None) with src added at index along dim."""
     idx = _index_array(index)
-    if type(src) is not Tensor and base is None and idx.ndim and len(shape):
+    if type(src) is not Tensor and base is None:
         b = batched_cotangent(src)  # a batch of cotangents under vmap: scattered per sample
-        if b is not None:
+        if b is not None and idx.ndim and len(shape):
             n = b[0].shape[0]
             bidx = np.broadcast_to(idx, (n,) + idx.shape)
             return rebatch(scatter_add_along(None, dim + 1, bidx, b[0], (n,) + tuple(shape),
                                              unique), b[1])
+        if b is not None:  # a 0-d x or index acts as one of shape (1,)
+            n, i1 = b[0].shape[0], idx.reshape(-1)
+            r = scatter_add_along(None, 1, np.broadcast_to(i1, (n,) + i1.shape),
+                                  b[0].reshape(n, -1), (n,) + (tuple(shape) or (1,)), unique)
+            return rebatch(r.reshape((n,) + tuple(shape)), b[1])
     s = src._data
     out = np.zeros(shape, dtype=s.dtype) if base is None else base._data.copy()
     _scatter_add_np(out, dim, idx, s if s.dtype == out.dtype else s.astype(out.dtype), unique)

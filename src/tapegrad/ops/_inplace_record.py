@@ -125,20 +125,30 @@ class AsStridedBackward0(Node):
     __slots__ = ("pos", "base_shape", "pairs")
 
     def vjp(self, g):
+        if type(g) is not Tensor:  # a batch of cotangents (vmap): one more leading dim
+            b = _core.batched_cotangent(g)
+            if b is not None:
+                return _core.rebatch(self._grad(b[0], (b[0].shape[0],)), b[1])
+        return self._grad(g, ())
+
+    def _grad(self, g, lead: tuple):
         from .. import ops
         from .._creation import zeros
+        from .index_ops import _index_add
 
         shape, dt = self._in_meta[0]
         n = int(np.prod(shape, dtype=np.int64))
-        idx = _make(self.pos.reshape(-1))
+        idx = self.pos.reshape(-1)
+        k = len(lead)
         if self.pairs == REAL_OF_COMPLEX:
-            z = zeros(2 * n, dtype=g.dtype)
+            z = zeros(lead + (2 * n,), dtype=g.dtype)
             return ops.view_as_complex(
-                ops.index_add(z, 0, idx, g.reshape(-1)).reshape(tuple(shape) + (2,)))
+                _index_add(z, k, idx, g.reshape(lead + (-1,)), 1).reshape(
+                    lead + tuple(shape) + (2,)))
         if self.pairs == COMPLEX_OF_REAL:
             g = ops.complex_views.as_pairs(g)
-        z = zeros(n, dtype=g.dtype)
-        return ops.index_add(z, 0, idx, g.reshape(-1)).reshape(shape)
+        z = zeros(lead + (n,), dtype=g.dtype)
+        return _index_add(z, k, idx, g.reshape(lead + (-1,)), 1).reshape(lead + tuple(shape))
 
 
 class CopySlices(Node):

@@ -48,7 +48,7 @@ from ._activation_linear import (  # noqa: F401 - re-exported (FUNCTIONAL)
     threshold_,
 )
 from ._complex_util import refuse_complex_autograd
-from ._core import as_tensor_arg, new_node, node2, save, wrap
+from ._core import as_tensor_arg, batched_cotangent, new_node, node2, rebatch, save, wrap
 from ._erf import erf_np
 from .binary import where
 from .join import cat
@@ -471,6 +471,10 @@ class GluBackwardBackward0(Node):
 
 def glu_backward(g: Tensor, x: Tensor, dim: int) -> Tensor:
     """The fused glu backward (g s, g a s (1 - s)) as a primitive (GluBackwardBackward0)."""
+    if type(g) is not Tensor:  # a batch of cotangents (vmap): x broadcasts over it, with dim
+        b = batched_cotangent(g)  # counted from the end
+        if b is not None:
+            return rebatch(glu_backward(b[0], x, dim - x.dim() if dim >= 0 else dim), b[1])
     xa, ga = x._data, g._data
     dt = xa.dtype
     if dt == np.float16:

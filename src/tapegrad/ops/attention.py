@@ -88,7 +88,7 @@ def _fold_heads(t: Tensor, rep: int) -> Tensor:
     """The reverse of _repeat_heads for gradients: sum each group of rep heads."""
     if rep == 1:
         return t
-    s = t._data.shape
+    s = tuple(t.shape)  # (t may be a batch of cotangents under vmap)
     return t.reshape(*s[:-3], s[-3] // rep, rep, *s[-2:]).sum(-3)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, save, wrap, wrap_view
+from ._core import batched_cotangent, new_node, rebatch, save, wrap, wrap_view
 
 __all__ = ["einsum"]
 
@@ -50,14 +50,21 @@ class _EinsumNode(Node):
             res.append(None if self._next[k][0] is None else self._grad(k, g, ops))
         return tuple(res)
 
-    def _grad(self, k: int, g: Tensor, ops: tuple) -> Tensor:
+    def _grad(self, k: int, g: Tensor, ops: tuple, batch: bool = False) -> Tensor:
         from .._creation import eye, ones
 
+        if type(g) is not Tensor:  # a batch of cotangents (vmap): the batch is one more label
+            b = batched_cotangent(g)
+            if b is not None and all(type(t) is Tensor for t in ops):
+                return rebatch(self._grad(k, b[0], ops, True), b[1])
         subs, out = self.subs, self.out
         sk = subs[k]
         shape = ops[k]._data.shape
         cplx = g._dtype.category == D.COMPLEX
-        terms = [out]
+        used = set("".join(subs)) | set(out)
+        fresh = (c for c in _LETTERS if c not in used)
+        lead = next(fresh) if batch else ""  # the batch's label, kept in the result
+        terms = [lead + out]
         operands = [g]
         for j, t in enumerate(ops):
             if j != k:
@@ -67,9 +74,7 @@ class _EinsumNode(Node):
         for s, t in zip(terms, operands):
             for c, n in zip(s, t._data.shape):
                 have.setdefault(c, set()).add(n)
-        used = set("".join(subs)) | set(out)
-        fresh = (c for c in _LETTERS if c not in used)
-        target = []
+        target = [lead] if batch else []
         seen = set()
         for c, n in zip(sk, shape):
             if c in seen:  # a repeated label: a fresh letter tied to c by an identity

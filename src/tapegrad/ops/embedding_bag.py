@@ -26,7 +26,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
-from ._core import new_node, save, wrap
+from ._core import batched_cotangent, new_node, rebatch, save, wrap
 
 __all__: list[str] = []  # torch.embedding_bag (ATen signature) is in nn_aten_gaps.py
 FUNCTIONAL = ["embedding_bag"]
@@ -42,27 +42,37 @@ class EmbeddingBagBackward0(Node):
     __slots__ = ("idx", "bag", "keep", "mode", "num", "coef", "maxidx")
 
     def vjp(self, g):
+        if type(g) is not Tensor:  # a batch of cotangents (vmap): one more leading dim
+            b = batched_cotangent(g)
+            if b is not None:
+                return tuple(None if r is None else rebatch(r, b[1])
+                             for r in self._grads(b[0], 1))
+        return self._grads(g, 0)
+
+    def _grads(self, g, k: int):
+        """(weight grad, per_sample_weights grad) for g with k leading batch dims."""
         weight, psw = self.saved_tensors()
         nw, npsw = self._next
+        lead = g._data.shape[:k]
         d = g._data.shape[-1]
         gw = gp = None
         if self.mode == 2:
             if nw[0] is not None:
                 live, flat = self.maxidx
-                src = g.index_select(0, wrap(live)).reshape(-1)
-                gw = g.new_zeros((self.num * d,)).index_add(0, wrap(flat), src)
-                gw = gw.reshape(self.num, d)
+                src = g.index_select(k, wrap(live)).reshape(lead + (-1,))
+                gw = g.new_zeros(lead + (self.num * d,)).index_add(k, wrap(flat), src)
+                gw = gw.reshape(lead + (self.num, d))
             return gw, None
         idx, keep = wrap(self.idx), wrap(self.keep)
-        rows = g.index_select(0, wrap(self.bag))  # (kept entries, D): each entry's bag gradient
+        rows = g.index_select(k, wrap(self.bag))  # (kept entries, D): each entry's bag gradient
         if nw[0] is not None:
             src = rows if self.coef is None else rows * wrap(self.coef.astype(g._data.dtype))
             if psw is not None:
                 src = src * psw.index_select(0, keep).unsqueeze(-1)
-            gw = g.new_zeros((self.num, d)).index_add(0, idx, src)
+            gw = g.new_zeros(lead + (self.num, d)).index_add(k, idx, src)
         if psw is not None and npsw[0] is not None:
             gp = (weight.index_select(0, idx) * rows).sum(-1)
-            gp = gp.new_zeros(psw._data.shape).index_add(0, keep, gp)
+            gp = gp.new_zeros(lead + psw._data.shape).index_add(k, keep, gp)
         return gw, gp
 
 

@@ -28,7 +28,7 @@ from .._tensor import Tensor, _tp_name
 from ..autograd import grad_mode
 from ..autograd.graph import Node
 from ._complex_util import refuse_complex_autograd
-from ._core import new_node, save_out, wrap
+from ._core import batched_cotangent, new_node, rebatch, save_out, wrap
 from ._gather import gather_along, scatter_add_along
 from ._index_util import (
     broadcast_pair,
@@ -287,6 +287,18 @@ def _prod_grads_complex(g, out, x, src, d, idx, inc) -> tuple:
 # --- internal differentiable primitives (arguments already checked) ----------------------
 def scatter_value(x: Tensor, dim: int, index: np.ndarray, value) -> Tensor:
     """x with the number `value` written at index along dim (ScatterBackward1)."""
+    if type(x) is not Tensor:  # a batch of cotangents (vmap): the index repeated per sample
+        b = batched_cotangent(x)
+        if b is not None:
+            p = b[0]
+            n = p.shape[0]
+            i = index.reshape(1) if index.ndim == 0 else index  # 0-d tensors act as (1,)
+            if p.dim() == 1:
+                r = scatter_value(p.reshape(n, 1), 1, np.broadcast_to(i, (n,) + i.shape),
+                                  value).reshape(n)
+            else:
+                r = scatter_value(p, dim + 1, np.broadcast_to(i, (n,) + i.shape), value)
+            return rebatch(r, b[1])
     r = _scatter_np(x._data, dim, index, value)
     node = new_node(ScatterBackward1, (x,))
     if node is not None:

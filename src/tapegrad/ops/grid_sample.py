@@ -421,7 +421,7 @@ class AffineGridGeneratorBackward0(Node):
     __slots__ = ("base",)
 
     def vjp(self, g):
-        n = g._data.shape[0]
+        n = g.shape[0]
         base = wrap(self.base)
         nd = self.base.shape[-1] - 1
         return g.reshape(n, -1, nd).mT.matmul(base)

@@ -142,7 +142,7 @@ class AddbmmBackward0(_AddProdNode):
         gc = _scale(g, self.beta) if nc[0] is not None else None
         ge = None
         if na[0] is not None or nb[0] is not None:
-            ge = expand(g.unsqueeze(0), (a._data.shape[0],) + tuple(g._data.shape))
+            ge = expand(g.unsqueeze(0), (a._data.shape[0],) + tuple(g.shape))
         ga = _scale(bmm(ge, _h(b)), self.alpha) if na[0] is not None else None
         gb = _scale(bmm(_h(a), ge), self.alpha) if nb[0] is not None else None
         return gc, ga, gb

@@ -23,7 +23,7 @@ from .. import _dtype as D
 from .. import return_types as rt
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, save_out, wrap
+from ._core import batched_cotangent, new_node, rebatch, save_out, wrap
 from ._linalg_util import (
     LinAlgError,
     batch_str,
@@ -47,7 +47,7 @@ _COMPLEX = D.COMPLEX
 
 def _eye_diag(d: Tensor, n: int) -> Tensor:
     """Matrices d[..., None, None] * I of size n (d a batch of scalars)."""
-    return diag_embed(d.unsqueeze(-1).expand(tuple(d._data.shape) + (n,)))
+    return diag_embed(d.unsqueeze(-1).expand(tuple(d.shape) + (n,)))
 
 
 # --- det -----------------------------------------------------------------------------------
@@ -267,6 +267,17 @@ def _solve_np(a: np.ndarray, b: np.ndarray) -> tuple:
 def _solve(A: Tensor, B: Tensor, left: bool, vector: bool) -> tuple:
     """The solve primitive: (X, infos) with A X = B (left) or X A = B, B a batch of vectors
     when `vector`; batches broadcast."""
+    if type(B) is not Tensor and type(A) is Tensor:  # a batch of right-hand sides (vmap)
+        bc = batched_cotangent(B)
+        if bc is not None:
+            # the batch goes in front of B's own batch dims, padded to the result's batch
+            pb = bc[0]
+            own = tuple(pb.shape[1:])
+            k = 1 if vector else 2
+            nb = max(len(own) - k, A.dim() - 2)
+            pb = pb.reshape((pb.shape[0],) + (1,) * (nb - len(own) + k) + own)
+            res, infos, ab = _solve(A, pb, left, vector)
+            return rebatch(res, bc[1]), infos, ab
     a, b = A._data, B._data
     bm = b[..., None] if vector else b
     if not left:  # X A = B  <=>  A^T X^T = B^T

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap_dim
 from ..autograd.graph import Node
-from ._core import new_node, wrap, wrap_view
+from ._core import batched_cotangent, new_node, rebatch, wrap, wrap_view
 from .matmul import _no_bool
 
 __all__ = ["diagonal", "diag_embed", "diag", "trace", "tril", "triu"]
@@ -75,6 +75,11 @@ class DiagonalBackwardBackward0(Node):
 
 def diagonal_backward(g: Tensor, shape: tuple, offset: int, d1: int, d2: int) -> Tensor:
     """Zeros of `shape` with g written on the (offset, d1, d2) diagonal (diagonal's reverse)."""
+    if type(g) is not Tensor:  # a batch of cotangents (vmap): one more leading dim
+        b = batched_cotangent(g)
+        if b is not None:
+            return rebatch(diagonal_backward(b[0], (b[0].shape[0],) + tuple(shape), offset,
+                                             d1 + 1, d2 + 1), b[1])
     out = np.zeros(shape, dtype=g._data.dtype)
     _diag_view(out, offset, d1, d2)[...] = g._data
     node = new_node(DiagonalBackwardBackward0, (g,))

@@ -22,7 +22,7 @@ from .. import _dtype as D
 from .. import return_types as rt
 from .._tensor import Tensor
 from ..autograd.graph import Node, SavedTensor
-from ._core import new_node, wrap
+from ._core import batched_cotangent, new_node, rebatch, wrap
 from ._linalg_util import check_matrix, tensor_arg
 from .linalg_decomp import _out, _out_tuple, solve
 from .linalg_diag import diag_embed, diagonal
@@ -65,6 +65,12 @@ class LinalgEigBackward0(Node):
 
 def eig_backward(gL, gV, L: Tensor, V: Tensor) -> Tensor:
     """The gradient of A from those of its eigenvalues L and unit eigenvectors V."""
+    if type(gL) is not Tensor or type(gV) is not Tensor:  # a batch of cotangents (vmap)?
+        bl, bv = batched_cotangent(gL), batched_cotangent(gV)
+        levels = {b[1] for b in (bl, bv) if b is not None}
+        if len(levels) == 1:  # the rule broadcasts over a leading batch dim as it stands
+            r = eig_backward(gL if bl is None else bl[0], gV if bv is None else bv[0], L, V)
+            return rebatch(r, levels.pop())
     n = L._data.shape[-1]
     Vh = _h(V)
     inner = None

@@ -129,7 +129,7 @@ class LinalgLstsqBackward0(Node):
                 ga = _pinv_grad(matmul(gXm, _h(Bm)), P, A)
             if nb[0] is not None:
                 gb = matmul(_h(P), gXm)
-        if gres is not None and gres._data.size:
+        if gres is not None and gres.numel():
             r = matmul(A, Xm) - Bm
             gl = gres.unsqueeze(-2)
             if na[0] is not None:

@@ -26,7 +26,7 @@ from .. import _dtype as D
 from .. import return_types as rt
 from .._tensor import Tensor
 from ..autograd.graph import Node, SavedTensor
-from ._core import new_node, save_out, wrap
+from ._core import batched_cotangent, new_node, rebatch, save_out, wrap
 from ._linalg_util import batch_str, broadcast_batch, first_failure, tensor_arg
 from .linalg_decomp import _out, _out_tuple, _tri_solve_np, solve_triangular
 from .linalg_diag import tril, triu
@@ -359,6 +359,14 @@ def _lu_solve_np(lu: np.ndarray, piv: np.ndarray, b: np.ndarray, left: bool,
 
 
 def _lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, left: bool, adjoint: bool) -> Tensor:
+    if type(B) is not Tensor and type(LU) is Tensor:  # a batch of right-hand sides (vmap)
+        bc = batched_cotangent(B)
+        if bc is not None:  # the batch in front of B's batch dims, padded to the result's
+            pb = bc[0]
+            own = tuple(pb.shape[1:])
+            pad = max(0, LU.dim() - len(own))
+            pb = pb.reshape((pb.shape[0],) + (1,) * pad + own)
+            return rebatch(_lu_solve(LU, pivots, pb, left, adjoint), bc[1])
     lu_, piv, b = LU._data, pivots._data, B._data
     batch = broadcast_batch(lu_.shape[:-2], b.shape[:-2])
     lub = np.broadcast_to(lu_, batch + lu_.shape[-2:])

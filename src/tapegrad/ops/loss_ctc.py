@@ -27,7 +27,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _make
 from ..autograd.graph import Node
-from ._core import new_node, save_out, wrap
+from ._core import batched_cotangent, new_node, rebatch, save_out, wrap
 from .binary import _nondiff, where
 from .loss import MEAN, SUM, reduction_enum
 
@@ -152,6 +152,13 @@ class CtcLossBackward0(Node):
     def vjp(self, g):
         out, lp = self.saved_tensors()
         grad = self.ctc.grad(self.log_alpha, out._data, self.zero_infinity)  # (N, T, C)
+        if type(g) is not Tensor:  # a batch of cotangents (vmap), (batch, N): one product
+            b = batched_cotangent(g)
+            if b is not None:
+                p = b[0]
+                grad = np.transpose(grad * p._data[:, :, None, None], (0, 2, 1, 3))
+                grad = np.ascontiguousarray(grad, dtype=lp._data.dtype)
+                return rebatch(_nondiff("_ctc_loss_backward", grad, p, lp), b[1])
         grad = np.transpose(grad * g._data[:, None, None], (1, 0, 2)).astype(lp._data.dtype)
         return _nondiff("_ctc_loss_backward", np.ascontiguousarray(grad), g, lp)
 

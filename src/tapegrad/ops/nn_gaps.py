@@ -23,7 +23,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._core import new_node, save, save_out, wrap
+from ._core import batched_cotangent, new_node, rebatch, save, save_out, wrap
 from ._recompute import RecomputeNode
 from .linalg_dist import pnorm_diff_grad
 
@@ -56,10 +56,16 @@ class ChannelShuffleBackward0(Node):
     __slots__ = ("groups",)
 
     def vjp(self, g):
-        return _shuffle(g, g._data.shape[1] // self.groups)
+        return _shuffle(g, g.shape[1] // self.groups)
 
 
 def _shuffle(x: Tensor, groups: int) -> Tensor:
+    if type(x) is not Tensor:  # a batch of cotangents (vmap): folded into the samples' dim
+        b = batched_cotangent(x)
+        if b is not None:
+            p = b[0]
+            r = _shuffle(p.reshape((-1,) + tuple(p.shape[2:])), groups).reshape(p.shape)
+            return rebatch(r, b[1])
     node = new_node(ChannelShuffleBackward0, (x,))
     if node is not None:
         node.groups = groups

@@ -66,8 +66,11 @@ def _cumsum(x: Tensor, d: int, reverse: bool) -> Tensor:
     """cumsum of a tensor along a wrapped dim, forward or reversed (sum over k >= i)."""
     if type(x) is not Tensor:  # a batch of cotangents under vmap: the dim behind the batch
         b = batched_cotangent(x)
-        if b is not None and b[0].dim() > 1:
-            return rebatch(_cumsum(b[0], d + 1, reverse), b[1])
+        if b is not None:  # (a 0-d x acts as one of shape (1,))
+            p = b[0]
+            if p.dim() == 1:
+                return rebatch(_cumsum(p.unsqueeze(1), 1, reverse).squeeze(1), b[1])
+            return rebatch(_cumsum(p, d + 1, reverse), b[1])
     node = new_node(CumsumBackward0, (x,))
     if node is not None:
         node.dim, node.reverse = d, reverse
@@ -255,6 +258,13 @@ class LogcumsumexpBackward0(Node):
         out, x = self.saved_tensors()
         if not x._data.ndim:
             return g
+        if type(g) is not Tensor:  # a batch of cotangents (vmap): out and x broadcast over it
+            b = batched_cotangent(g)
+            if b is not None:
+                return rebatch(self._grad(b[0], out, x, self.dim + 1), b[1])
+        return self._grad(g, out, x, self.dim)
+
+    def _grad(self, g: Tensor, out: Tensor, x: Tensor, dim: int) -> Tensor:
         rev = not self.reverse
         low = float(np.finfo(g._data.dtype).min)  # PyTorch's stand-in for log(0)
         if x._dtype.is_complex:
@@ -265,10 +275,10 @@ class LogcumsumexpBackward0(Node):
             # there is 0 rather than the NaN of log's derivative at 0 (which PyTorch returns)
             zero = g == 0
             log_g = where(zero, low, where(zero, 1.0, g).conj().log())
-            return (_logcumsumexp(log_g - out, self.dim, rev) + x).exp().conj()
+            return (_logcumsumexp(log_g - out, dim, rev) + x).exp().conj()
         log_abs = where(g == 0, 1.0, g).abs().log()  # g == 0 masked: no 0 * inf later
-        pos = (_logcumsumexp(where(g > 0, log_abs, low) - out, self.dim, rev) + x).exp()
-        neg = (_logcumsumexp(where(g < 0, log_abs, low) - out, self.dim, rev) + x).exp()
+        pos = (_logcumsumexp(where(g > 0, log_abs, low) - out, dim, rev) + x).exp()
+        neg = (_logcumsumexp(where(g < 0, log_abs, low) - out, dim, rev) + x).exp()
         return pos - neg
 
 

@@ -23,7 +23,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _make, _tp_name, _wrap_dim
 from ..autograd import grad_mode
 from ..autograd.graph import Node
-from ._core import new_node, wrap, wrap_view
+from ._core import batched_cotangent, new_node, rebatch, wrap, wrap_view
 from ._inplace_nodes import renamed
 from ._inplace_record import _addresses
 from ._inplace_record import _set_history as set_history
@@ -118,6 +118,15 @@ class UnfoldBackwardBackward0(Node):
 def unfold_backward(g: Tensor, shape: tuple, dim: int, size: int, step: int) -> Tensor:
     """Zeros of `shape` with each window of g (g = unfold(x, dim, size, step)'s gradient)
     added at its place along dim: the reverse of unfold."""
+    if type(g) is not Tensor:  # a batch of cotangents (vmap): one more leading dim
+        b = batched_cotangent(g)
+        if b is not None:
+            p = b[0]
+            if not shape:  # a 0-d x: g holds its one window (size 1) or nothing (size 0)
+                r = p.sum(1)
+            else:
+                r = unfold_backward(p, (p.shape[0],) + tuple(shape), dim + 1, size, step)
+            return rebatch(r, b[1])
     ga = g._data
     out = np.zeros(shape, dtype=ga.dtype)
     if len(shape) == 0:
@@ -178,14 +187,16 @@ class AsStridedBackward0(Node):
     __slots__ = ("pin", "pout", "nslots", "count")
 
     def vjp(self, g):
-        from .. import ops
         from .._creation import zeros
+        from .index_ops import _index_add
+        from .masked_ops import _take
 
+        # the module-level helpers take a batch of cotangents (vmap) directly
         slots = zeros(self.nslots, dtype=g.dtype)
-        gs = ops.index_add(slots, 0, _make(self.pout.reshape(-1)), g.reshape(-1))
-        gx = ops.take(gs, _make(self.pin))
+        gs = _index_add(slots, 0, self.pout.reshape(-1), g.reshape(-1), 1)
+        gx = _take(gs, self.pin)
         if self.count is not None:
-            gx = gx / _make(self.count.astype(g._data.dtype))
+            gx = gx / _make(self.count.astype(g.dtype.np))
         return gx
 
 
