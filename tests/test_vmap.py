@@ -708,11 +708,11 @@ def test_outputs_with_unbatched_values_are_expanded():
 def test_ops_without_a_rule_loop_over_the_samples_with_a_warning():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        ours = _vm(tapegrad, lambda m, x: m.kron(x, x[:1]), [X])
+        ours = _vm(tapegrad, lambda m, x: m.polar(x.abs(), x), [X])
     msgs = [str(x.message) for x in w]
-    assert msgs == [f"{PERF} tapegrad.kron. Please file us an issue on GitHub so that we can "
+    assert msgs == [f"{PERF} tapegrad.polar. Please file us an issue on GitHub so that we can "
                     "prioritize its implementation."]
-    same(ours, _vm(torch, lambda m, x: m.kron(x, x[:1]), [X]))
+    same(ours, _vm(torch, lambda m, x: m.polar(x.abs(), x), [X]))
     check(lambda m, x: F(m).cross_entropy(x, x.softmax(1), label_smoothing=0.1), X, rules=False)
 
 
@@ -851,7 +851,7 @@ def test_op_table_rows_match_a_loop_over_the_samples():
             perf = any(PERF in str(x.message) for x in w)
             counts["fallback" if perf else "rule"] += 1
     assert not bad, bad
-    assert counts["rule"] > 6 * counts["fallback"], counts
+    assert counts["rule"] > 80 * counts["fallback"], counts
 
 
 def to_np(t):

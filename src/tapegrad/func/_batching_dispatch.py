@@ -9,9 +9,10 @@ costs) outside vmap.
 
 A rule gets (op, args, kwargs, level) and computes on physical values with the batch dim at
 0, calling public functions and methods again (they dispatch, so nested vmap levels compose).
-A rule returns NotImplemented for cases it does not cover; those, ops without a rule, and
-cases where a rule fails, run as a loop over the samples whose results are stacked, with
-PyTorch's performance warning.
+A rule returns NotImplemented for cases it does not cover; those and ops without a rule run
+first as the op's own body on the batched values (its decomposition into other ops, see
+`_batching_composite`); where that fails, and where a rule fails, they run as a loop over
+the samples whose results are stacked, with PyTorch's performance warning.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import warnings
 
 from .._tensor import Tensor
+from . import _batching_composite as composite
 from ._batching_core import STATE, BatchedTensor, vmap_error
 
 __all__ = ["rule", "RULES", "Op", "redispatch", "call_method", "wrap_out"]
@@ -195,6 +197,7 @@ def batched_call(op: Op, args, kwargs):
     STATE.ceiling = level
     try:
         if op.random:
+            composite.check_draw()
             layer = STATE.by_level[level]
             return op.rule(op, args, kwargs, level, layer)
         if op.rule is not None:
@@ -208,7 +211,8 @@ def batched_call(op: Op, args, kwargs):
                 return fallback(op, args, kwargs, level, quiet_first=True)
             if out is not NotImplemented:
                 return out
-        return fallback(op, args, kwargs, level)
+        # no rule for this call: the op's own body on the batched values, else the loop
+        return composite.run(op, args, kwargs, level, saved, fallback)
     finally:
         STATE.ceiling = saved
 
@@ -216,6 +220,7 @@ def batched_call(op: Op, args, kwargs):
 def random_call(op: Op, args, kwargs):
     """A random op called with no batched argument while vmap is active: the innermost level
     below the running rule (if any) decides by its randomness mode."""
+    composite.check_draw()
     ceiling = STATE.ceiling
     layer = None
     for lay in reversed(STATE.layers):

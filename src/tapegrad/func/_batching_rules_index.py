@@ -1,4 +1,5 @@
-"""Batching rules of indexing: x[idx], x[idx] = v, index_select, gather/scatter, take.
+"""Batching rules of indexing: x[idx], x[idx] = v, index_select, gather/scatter, take (the
+index_add family, put, take_along_dim and the sorted lookups: `_batching_rules_index_ops`).
 
 A basic index (ints, slices, None, ...) gets a full slice in front for the batch dim. With
 index tensors, NumPy/PyTorch put the indexed dims where the first index tensor is when the
@@ -13,7 +14,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from ._batching_core import vmap_error
 from ._batching_dispatch import inplace_error, rule, wrap_out
-from ._batching_util import B, call, dims_arg, expand_b, is_b, is_tensor, ldim, pad, wdim
+from ._batching_util import B, call, expand_b, is_b, is_tensor, ldim, pad, wdim
 
 _MASK_MSG = ("vmap: We do not support batching operators that can support dynamic shape. "
              "Attempting to batch over indexing with a boolean mask.")
@@ -209,22 +210,6 @@ def gather(op, args, kwargs, level):
     return wrap_out(p.gather(d + 1, ip), level)
 
 
-@rule("take_along_dim")
-def take_along_dim(op, args, kwargs, level):
-    from .. import gather
-
-    ba = op.bind(args, kwargs)
-    a = ba.arguments
-    x, idx, dim = next(iter(a.values())), a["indices"], a["dim"]
-    if dim is None:
-        return gather(x.reshape(-1), 0, idx.reshape(-1))
-    if tuple(x.shape) != tuple(idx.shape)[:len(x.shape)] or x.dim() != idx.dim():
-        d = wdim(dim, x.dim())
-        if any(s != t for i, (s, t) in enumerate(zip(x.shape, idx.shape)) if i != d):
-            return NotImplemented
-    return gather(x, dim, idx)
-
-
 @rule("take")
 def take(op, args, kwargs, level):
     from .. import gather, where
@@ -259,48 +244,6 @@ def scatter(op, args, kwargs, level):
                 (v if ldim(v, level) == 0 else expand_b(v, level))
     out = call(op, ba.args, ba.kwargs)
     return x if op.inplace else wrap_out(out, level)
-
-
-@rule("index_add", "index_copy", "index_fill", "index_add_", "index_copy_", "index_fill_")
-def index_ops(op, args, kwargs, level):
-    ba = op.bind(args, kwargs)
-    a = ba.arguments
-    names = list(a)
-    x, index = a[names[0]], a["index"]
-    if is_b(index, level) or (op.inplace and not is_b(x, level)):
-        if op.inplace and not is_b(x, level):
-            raise inplace_error()
-        return NotImplemented
-    r = ldim(x, level)
-    if r == 0:
-        return NotImplemented
-    a[names[0]] = x._value if op.inplace else expand_b(x, level)
-    a["dim"] = dims_arg(a["dim"], r)[0] + 1
-    for k in names[3:]:
-        v = a[k]
-        if is_tensor(v):
-            if k == "value" or ldim(v, level) == 0:
-                if is_b(v, level):
-                    return NotImplemented
-                continue
-            a[k] = expand_b(v, level)
-    out = call(op, ba.args, ba.kwargs)
-    return x if op.inplace else wrap_out(out, level)
-
-
-@rule("bucketize", "searchsorted")
-def sorted_lookup(op, args, kwargs, level):
-    """Element-wise lookups in an unbatched sorted sequence (1-d boundaries)."""
-    ba = op.bind(args, kwargs)
-    a = ba.arguments
-    names = list(a)
-    seq_key = "boundaries" if "boundaries" in a else names[0]
-    val_key = names[0] if seq_key != names[0] else names[1]
-    seq, vals = a[seq_key], a[val_key]
-    if is_b(seq, level) or seq.dim() != 1 or not is_tensor(vals) or not is_b(vals, level):
-        return NotImplemented
-    a[val_key] = vals._value
-    return wrap_out(call(op, ba.args, ba.kwargs), level)
 
 
 @rule("where")

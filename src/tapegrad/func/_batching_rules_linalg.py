@@ -141,10 +141,50 @@ def addx(op, args, kwargs, level):
     return _addx(op, args, kwargs, level, prod)
 
 
+def _sublist_form(args):
+    """einsum(op0, sub0, op1, sub1, ..., [out]) as (equation, op0, op1, ...), or () where the
+    arguments are not of that form. Subscript k is letter k of A-Z a-z (the order PyTorch
+    gives labels); without an output list, the output is the ellipsis (if any) and then the
+    labels used once, in increasing order."""
+    ops, subs = list(args[0::2]), list(args[1::2])
+    out = None
+    if len(args) % 2:  # an output sublist last
+        out = ops.pop()
+    if not ops or len(ops) != len(subs) or not all(
+            isinstance(s, (list, tuple)) for s in subs + ([out] if out is not None else [])):
+        return ()
+    letters = string.ascii_uppercase + string.ascii_lowercase
+
+    def text(sub):
+        parts = []
+        for s in sub:
+            if s is Ellipsis:
+                parts.append("...")
+            elif isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 52:
+                parts.append(letters[s])
+            else:
+                raise ValueError("einsum: a subscript outside [0, 52)")
+        return "".join(parts)
+
+    try:
+        ins = [text(s) for s in subs]
+        if out is None:
+            used = [s for sub in subs for s in sub if s is not Ellipsis]
+            ell = any(s is Ellipsis for sub in subs for s in sub)
+            out = ([Ellipsis] if ell else []) + sorted(s for s in set(used)
+                                                       if used.count(s) == 1)
+        rhs = text(out)
+    except ValueError:
+        return ()
+    return (",".join(ins) + "->" + rhs, *ops)
+
+
 @rule("einsum")
 def einsum(op, args, kwargs, level):
     from .. import einsum as einsum_
 
+    if args and not isinstance(args[0], str) and not kwargs:
+        args = _sublist_form(args)
     if not args or not isinstance(args[0], str):
         return NotImplemented
     eq = args[0].replace(" ", "")
@@ -191,7 +231,7 @@ _MATRIX_OPS = (
     "linalg.cholesky_ex linalg.eigh linalg.eigvalsh linalg.eig linalg.eigvals linalg.svd "
     "linalg.svdvals linalg.qr linalg.pinv linalg.matrix_exp linalg.matrix_power "
     "linalg.lu_factor linalg.lu_factor_ex linalg.lu linalg.matrix_rank linalg.cond "
-    "linalg.ldl_factor linalg.ldl_factor_ex"
+    "linalg.ldl_factor linalg.ldl_factor_ex geqrf"
 ).split()
 
 
@@ -217,23 +257,6 @@ def _align_matrices(items, level):
     """Physical values of these logical batches of matrices, padded to a common rank."""
     rank = max(ldim(x, level) for x in items)
     return [pad(x._value, ldim(x, level), rank) if is_b(x, level) else x for x in items]
-
-
-@rule("linalg.solve")
-def linalg_solve(op, args, kwargs, level):
-    from ..linalg import solve
-
-    ba = op.bind(args, kwargs)
-    a = ba.arguments
-    lhs, rhs = a["A"], a["B"]
-    if not a.get("left", True) or ldim(lhs, level) < 2:
-        return NotImplemented
-    ra, rb = ldim(lhs, level), ldim(rhs, level)
-    vec = rb == 1 or (rb == ra - 1 and lshape(rhs, level) == lshape(lhs, level)[:-1])
-    if vec:
-        rhs = rhs.unsqueeze(-1)
-    out = solve(*_align_matrices([lhs, rhs], level))
-    return wrap_out(out.squeeze(-1) if vec else out, level)
 
 
 @rule("linalg.solve_triangular", "cholesky_solve")

@@ -1,22 +1,18 @@
 """Batching rules of nn.functional: convolutions, pools and other (N, C, *spatial) ops, norms,
-embedding, distances and the losses.
+embedding, distances (the losses: `_batching_rules_loss`).
 
 (N, C, *spatial) ops fold the vmap batch into N: a logical (N, C, ...) input is physically
 (B, N, C, ...) and runs as (B*N, C, ...); a logical (C, ...) input runs with B as N. A batched
 convolution weight (one filter bank per sample) runs as one grouped convolution: the samples
 go to the channel dim, (N, B*C, ...), with weight (B*O, C/g, ...) and B*g groups.
-Losses are computed per sample: the element-wise loss (reduction='none') on the aligned
-physical values, then each sample's own sum or mean (for nll/cross_entropy: sum over the
-sample's weight[target] of the non-ignored targets).
 """
 
 from __future__ import annotations
 
-import warnings
-
+from .._tensor import Tensor
 from ._batching_core import STATE, vmap_error
-from ._batching_dispatch import _user_stacklevel, rule, wrap_out
-from ._batching_util import B, call, expand_b, is_b, is_tensor, ldim, lshape, pad, wdim
+from ._batching_dispatch import rule, wrap_out
+from ._batching_util import B, call, expand_b, is_b, is_tensor, ldim, pad, wdim
 
 _SPATIAL = {
     "max_pool1d": 1, "max_pool2d": 2, "max_pool3d": 3, "max_pool1d_with_indices": 1,
@@ -106,10 +102,9 @@ def pad_rule(op, args, kwargs, level):
     return folded(op, args, kwargs, level, k)
 
 
-def _conv_batched_weight(op, a, level, k):
+def _conv_batched_weight(op, a, level, k, transposed: bool = False):
     from .. import nn
 
-    conv = getattr(nn.functional, f"conv{k}d")
     x, w, b = a["input"], a["weight"], a["bias"]
     nb = B(level)
     p = expand_b(x, level)
@@ -119,10 +114,19 @@ def _conv_batched_weight(op, a, level, k):
     n, c = p.shape[1], p.shape[2]
     p = p.movedim(0, 1).reshape((n, nb * c) + tuple(p.shape[3:]))
     wp = expand_b(w, level)
-    o = wp.shape[1]
-    wp = wp.reshape((nb * o,) + tuple(wp.shape[2:]))
+    groups = a["groups"]
+    # a regular filter bank is (O, C/g, ...), a transposed one (C, O/g, ...): either way the
+    # samples' banks stacked along dim 0 serve B*g groups, sample by sample
+    o = wp.shape[2] * groups if transposed else wp.shape[1]
+    wp = wp.reshape((nb * wp.shape[1],) + tuple(wp.shape[2:]))
     bp = None if b is None else expand_b(b, level).reshape(nb * o)
-    out = conv(p, wp, bp, a["stride"], a["padding"], a["dilation"], a["groups"] * nb)
+    if transposed:
+        fn = getattr(nn.functional, f"conv_transpose{k}d")
+        out = fn(p, wp, bp, a["stride"], a["padding"], a["output_padding"], groups * nb,
+                 a["dilation"])
+    else:
+        fn = getattr(nn.functional, f"conv{k}d")
+        out = fn(p, wp, bp, a["stride"], a["padding"], a["dilation"], groups * nb)
     out = out.reshape((n, nb, o) + tuple(out.shape[2:])).movedim(1, 0)
     return wrap_out(out if has_n else out.squeeze(1), level)
 
@@ -137,9 +141,42 @@ def conv(op, args, kwargs, level):
     w, b = a["weight"], a["bias"]
     if not is_b(w, level) and not (b is not None and is_b(b, level)):
         return folded(op, args, kwargs, level, k)
-    if op.name.startswith("conv_transpose") or ldim(a["input"], level) not in (k + 1, k + 2):
+    if ldim(a["input"], level) not in (k + 1, k + 2) or ldim(w, level) != k + 2:
         return NotImplemented
-    return _conv_batched_weight(op, a, level, k)
+    return _conv_batched_weight(op, a, level, k, op.name.startswith("conv_transpose"))
+
+
+@rule("convolution")
+def convolution(op, args, kwargs, level):
+    """ATen's convolution: the nn.functional convolution it stands for (which dispatches)."""
+    from .. import nn
+
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    x, w = a["input"], a["weight"]
+    k = w.dim() - 2
+    if k not in (1, 2, 3) or x.dim() != k + 2:
+        return NotImplemented
+    f = nn.functional
+    if a["transposed"]:
+        return getattr(f, f"conv_transpose{k}d")(x, w, a["bias"], a["stride"], a["padding"],
+                                                 a["output_padding"], a["groups"],
+                                                 a["dilation"])
+    return getattr(f, f"conv{k}d")(x, w, a["bias"], a["stride"], a["padding"], a["dilation"],
+                                   a["groups"])
+
+
+@rule("conv_tbc")
+def conv_tbc(op, args, kwargs, level):
+    """conv_tbc(x (T, N, C), w (K, C, O), b, pad) = conv1d of (N, C, T) by w as (O, C, K)."""
+    from ..nn.functional import conv1d
+
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    x, w, b = a["input"], a["weight"], a["bias"]
+    if x.dim() != 3 or w.dim() != 3 or b.dim() != 1:
+        return NotImplemented
+    return conv1d(x.permute(1, 2, 0), w.permute(2, 1, 0), b, padding=a["pad"]).permute(2, 0, 1)
 
 
 @rule("F.layer_norm", "layer_norm", "F.rms_norm", "rms_norm")
@@ -193,42 +230,78 @@ _BN_MSG = (
 )
 
 
+def _norm_eval(x, mean, var, w, b, eps):
+    """(x - mean) / sqrt(var + eps) * w + b per channel (dim 1), as batch_norm's evaluation
+    mode computes it; None where the statistics would get gradients (the op gives none)."""
+    r = x.dim()
+    c = x.shape[1]
+    if mean.requires_grad or var.requires_grad or not x.is_floating_point() or any(
+            t is not None and (t.dim() != 1 or t.shape[0] != c) for t in (mean, var, w, b)):
+        return None
+    view = (c,) + (1,) * (r - 2)
+    out = (x - mean.reshape(view)) * (1.0 / (var.reshape(view) + eps).sqrt())
+    if w is not None:
+        out = out * w.reshape(view)
+    return out if b is None else out + b.reshape(view)
+
+
 @rule("F.batch_norm", "batch_norm", "F.instance_norm", "instance_norm")
 def batch_norm(op, args, kwargs, level):
     ba = op.bind(args, kwargs)
     a = ba.arguments
     x = a["input"]
-    if not is_b(x, level) or ldim(x, level) < 2:
+    r = ldim(x, level)
+    if r < 2:
         return NotImplemented
     stats = [a.get("running_mean"), a.get("running_var")]
-    if any(s is not None and is_b(s, level) for s in stats):
-        return NotImplemented
+    stats_b = any(s is not None and is_b(s, level) for s in stats)
     w, b = a.get("weight"), a.get("bias")
     affine_b = (w is not None and is_b(w, level)) or (b is not None and is_b(b, level))
-    r = ldim(x, level)
-    if "instance" in op.name:
-        if affine_b or (any(s is not None for s in stats) and a.get("use_input_stats")):
+    instance = "instance" in op.name
+    batch_stats = a.get("use_input_stats") if instance else a.get("training")
+    if not batch_stats:  # the running statistics normalize
+        if any(s is None for s in stats):
+            return NotImplemented
+        if not is_b(x, level) or stats_b or affine_b:
+            out = _norm_eval(x, stats[0], stats[1], w, b, a["eps"])
+            return NotImplemented if out is None else out
+        pf, unfold = _fold(x, r - 2, level)
+        a["input"] = pf
+        return wrap_out(unfold(call(op, ba.args, ba.kwargs)), level)
+    if instance:
+        if any(s is not None for s in stats):
+            return NotImplemented
+        if affine_b:  # normalize, then the per-sample scale and shift
+            a["weight"], a["bias"] = None, None
+            out = call(op, ba.args, ba.kwargs)
+            out = out if w is None else out * _channel_view(w, r)
+            return out if b is None else out + _channel_view(b, r)
+        if not is_b(x, level):
             return NotImplemented
         pf, unfold = _fold(x, r - 2, level)
         a["input"] = pf
         return wrap_out(unfold(call(op, ba.args, ba.kwargs)), level)
-    training = a.get("training")
-    if not training:
-        if affine_b or any(s is None for s in stats):
-            return NotImplemented
-        pf, unfold = _fold(x, r - 2, level)
-        a["input"] = pf
-        return wrap_out(unfold(call(op, ba.args, ba.kwargs)), level)
-    if any(s is not None for s in stats):
-        raise vmap_error(_BN_MSG)
-    # per-sample statistics: the samples become channels, (N, B*C, *)
     nb = B(level)
-    p = x._value.movedim(0, 1)
+    if any(s is not None and not is_b(s, level) for s in stats):
+        raise vmap_error(_BN_MSG)
+    # per-sample statistics: the samples become channels, (N, B*C, *); batched running
+    # statistics are updated in place through (B*C,) views of their physical values
+    flat_stats = []
+    for s in stats:
+        if s is None:
+            flat_stats.append(None)
+            continue
+        sp = s._value
+        if type(sp) is not Tensor or not sp.is_contiguous() or sp.dim() != 2:
+            return NotImplemented
+        flat_stats.append(sp.view(-1))
+    p = expand_b(x, level).movedim(0, 1)
     n, c = p.shape[0], p.shape[2]
     p = p.reshape((n, nb * c) + tuple(p.shape[3:]))
     wp = None if w is None else expand_b(w, level).reshape(nb * c)
     bp = None if b is None else expand_b(b, level).reshape(nb * c)
     a["input"], a["weight"], a["bias"] = p, wp, bp
+    a["running_mean"], a["running_var"] = flat_stats
     out = call(op, ba.args, ba.kwargs)
     out = out.reshape((n, nb, c) + tuple(out.shape[2:])).movedim(1, 0)
     return wrap_out(out, level)
@@ -244,7 +317,22 @@ def embedding(op, args, kwargs, level):
     if not is_b(w, level):
         a["input"] = idx._value
         return wrap_out(call(op, ba.args, ba.kwargs), level)
-    if a.get("padding_idx") is not None or ldim(w, level) != 2:
+    if a.get("padding_idx") is not None or a.get("scale_grad_by_freq") or a.get("sparse") \
+            or ldim(w, level) != 2:
+        return NotImplemented  # (those change the gradient of the rows: the loop)
+    return w[idx]
+
+
+@rule("embedding")
+def embedding_aten(op, args, kwargs, level):
+    """ATen's embedding(weight, indices, padding_idx=-1, ...)."""
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    w, idx = a["weight"], a["indices"]
+    if not is_b(w, level):
+        a["indices"] = idx._value
+        return wrap_out(call(op, ba.args, ba.kwargs), level)
+    if a["padding_idx"] != -1 or a["scale_grad_by_freq"] or a["sparse"] or ldim(w, level) != 2:
         return NotImplemented
     return w[idx]
 
@@ -303,8 +391,14 @@ def sdpa(op, args, kwargs, level):
 
             raise vmap_error(ERROR_MSG)
         return NotImplemented
-    if a.get("enable_gqa"):
-        return NotImplemented
+    if a.get("enable_gqa"):  # key and value heads repeated to the query's, then as usual
+        q, k = a["query"], a["key"]
+        if q.dim() < 3 or k.dim() < 3 or k.shape[-3] == 0 or q.shape[-3] % k.shape[-3]:
+            return NotImplemented
+        rep = q.shape[-3] // k.shape[-3]
+        a["key"] = k.repeat_interleave(rep, dim=-3)
+        a["value"] = a["value"].repeat_interleave(rep, dim=-3)
+        a["enable_gqa"] = False
     names = ("query", "key", "value", "attn_mask")
     items = [a[k] for k in names if a.get(k) is not None]
     rank = max(ldim(v, level) for v in items)
@@ -313,117 +407,3 @@ def sdpa(op, args, kwargs, level):
         if v is not None and is_b(v, level):
             a[k] = pad(v._value, ldim(v, level), rank)
     return wrap_out(call(op, ba.args, ba.kwargs), level)
-
-
-# --- losses --------------------------------------------------------------------------------
-_ELEMENTWISE_LOSSES = {
-    # name: the tensor arguments
-    "mse_loss": ("input", "target", "weight"), "l1_loss": ("input", "target", "weight"),
-    "smooth_l1_loss": ("input", "target"), "huber_loss": ("input", "target", "weight"),
-    "soft_margin_loss": ("input", "target"),
-    "binary_cross_entropy": ("input", "target", "weight"),
-    "binary_cross_entropy_with_logits": ("input", "target", "weight", "pos_weight"),
-    "kl_div": ("input", "target"), "poisson_nll_loss": ("input", "target"),
-    "hinge_embedding_loss": ("input", "target"),
-    "margin_ranking_loss": ("input1", "input2", "target"),
-}
-_WARN_ON_BROADCAST = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
-
-
-def _reduce_per_sample(out, reduction: str, level, n0=None):
-    r = out.dim() - 1
-    if reduction == "none":
-        return wrap_out(out, level)
-    if r == 0:
-        s = out
-    elif reduction == "mean":
-        return wrap_out(out.mean(tuple(range(1, r + 1))), level)
-    else:
-        s = out.sum(tuple(range(1, r + 1)))
-    if reduction == "batchmean" and n0 is not None:
-        s = s / n0
-    return wrap_out(s, level)
-
-
-@rule(*[f"F.{n}" for n in _ELEMENTWISE_LOSSES], *list(_ELEMENTWISE_LOSSES))
-def elementwise_loss(op, args, kwargs, level):
-    from .. import broadcast_tensors
-
-    ba = op.bind(args, kwargs)
-    a = ba.arguments
-    if a.get("size_average") is not None or a.get("reduce") is not None:
-        return NotImplemented
-    name = op.name
-    reduction = a.get("reduction", "mean")
-    if reduction not in ("none", "mean", "sum", "batchmean") or (
-            name == "kl_div" and reduction == "mean") or (
-            reduction == "mean" and name in ("mse_loss", "l1_loss", "huber_loss")
-            and a.get("weight") is not None):  # (a weighted mean: the per-sample loop)
-        return NotImplemented
-    keys = [k for k in _ELEMENTWISE_LOSSES[name] if a.get(k) is not None]
-    first = a[keys[0]]
-    main = [k for k in keys if k in ("input", "target", "input1", "input2")]
-    shapes = {lshape(a[k], level) for k in main}
-    if len(shapes) > 1:
-        if name not in _WARN_ON_BROADCAST:
-            raise ValueError("per-sample shape checks give the error")
-        warnings.warn(
-            f"Using a target size ({a['target'].size()}) that is different to the input size "
-            f"({a['input'].size()}). This will likely lead to incorrect results due to "
-            "broadcasting. Please ensure they have the same size.",
-            UserWarning, stacklevel=_user_stacklevel())
-        exp = broadcast_tensors(*[a[k] for k in main])
-        for k, v in zip(main, exp):
-            a[k] = v
-    rank = max(ldim(a[k], level) for k in keys)
-    for k in keys:
-        v = a[k]
-        a[k] = pad(v._value, ldim(v, level), rank) if is_b(v, level) else expand_b(v, level) \
-            if k in main else v
-    a["reduction"] = "none"
-    out = call(op, ba.args, ba.kwargs)
-    n0 = lshape(first, level)[0] if reduction == "batchmean" and ldim(first, level) else None
-    return _reduce_per_sample(out, reduction, level, n0)
-
-
-@rule("F.nll_loss", "F.cross_entropy", "nll_loss", "cross_entropy")
-def nll_loss(op, args, kwargs, level):
-    ba = op.bind(args, kwargs)
-    a = ba.arguments
-    if a.get("size_average") is not None or a.get("reduce") is not None or \
-            a.get("label_smoothing", 0.0) != 0.0:
-        return NotImplemented
-    x, t, w = a["input"], a["target"], a.get("weight")
-    if w is not None and is_b(w, level):
-        return NotImplemented
-    reduction = a.get("reduction", "mean")
-    if reduction not in ("none", "sum", "mean"):
-        return NotImplemented
-    nb = B(level)
-    rx = ldim(x, level)
-    probs = t.is_floating_point()
-    if rx == 0 or (probs and lshape(t, level) != lshape(x, level)) or (
-            not probs and ldim(t, level) != max(rx - 1, 0)):
-        raise ValueError("per-sample shape checks give the error")
-    p, tp = expand_b(x, level), expand_b(t, level)
-    if rx >= 2:
-        p = p.reshape((nb * p.shape[1],) + tuple(p.shape[2:]))
-        tp = tp.reshape((nb * tp.shape[1],) + tuple(tp.shape[2:]))
-    a["input"], a["target"], a["reduction"] = p, tp, "none"
-    out = call(op, ba.args, ba.kwargs)
-    out = out.reshape((nb, -1)) if rx >= 2 else out.reshape(nb, 1)
-    if reduction == "none":
-        return wrap_out(out.reshape((nb,) + tuple(lshape(t, level)))
-                        if not probs else out.reshape((nb,) + lshape(x, level)[:1] +
-                                                      lshape(x, level)[2:]), level)
-    if reduction == "sum" or (probs and reduction == "mean"):
-        return wrap_out(out.sum(1) if reduction == "sum" else out.mean(1), level)
-    # mean over the targets that count, each weighted by weight[target]
-    from .. import where
-
-    ii = a.get("ignore_index", -100)
-    tf = tp.reshape(nb, -1)
-    keep = tf != ii
-    den = keep.to(out.dtype) if w is None else \
-        where(keep, w[where(keep, tf, 0)], 0).to(out.dtype)
-    return wrap_out(out.sum(1) / den.sum(1), level)

@@ -8,6 +8,7 @@ Invalid arguments make a rule raise; the dispatcher then reports the per-sample 
 
 from __future__ import annotations
 
+from .._tensor import Tensor
 from ._batching_dispatch import rule, wrap_out
 from ._batching_util import B, call, dims_arg, is_b, is_tensor, pad, wdim
 
@@ -408,8 +409,13 @@ def repeat_interleave(op, args, kwargs, level):
     a = ba.arguments
     p, r = _self(args, level)
     reps, dim = a["repeats"], a["dim"]
-    if is_b(reps, level) or reps is None or (is_tensor(reps) and reps.numel() != 1 and
-                                              dim is None):
+    if is_b(reps, level):  # the same repeats in every sample: those (else the loop)
+        rp = reps._value
+        if type(rp) is not Tensor or rp.shape[0] == 0 or not bool((rp == rp[:1]).all()):
+            raise _Fallback
+        reps = rp[0]
+        a["repeats"] = reps
+    if reps is None:
         raise _Fallback
     if dim is None:
         p, d = p.reshape(B(level), -1), 1
