@@ -10,10 +10,12 @@ between the products. No numbers are asserted: this is a measurement, not a test
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
+
+try:  # run as `python benchmarks/<name>.py`, or imported from the benchmarks package
+    from benchmarks import _standalone
+except ImportError:  # pragma: no cover - the script's own folder is on sys.path
+    import _standalone
 
 
 def _args(argv):
@@ -24,24 +26,11 @@ def _args(argv):
     return p.parse_args(argv)
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up (imports, allocator, first-call caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main(argv=None) -> int:
     args = _args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(args.threads))
+    _standalone.prepare(args.threads)
     import numpy as np
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, os.path.join(root, "src"))
     import tapegrad
 
     rng = np.random.default_rng(0)
@@ -90,7 +79,7 @@ def main(argv=None) -> int:
 
     results = {name: fn() for name, fn in peers.items()}
     reference = results["tapegrad autograd.functional.hvp"]
-    times = {name: _median_seconds(fn, args.repeats) for name, fn in peers.items()}
+    times = {name: _standalone.median_seconds(fn, args.repeats) for name, fn in peers.items()}
     base = times.get("torch autograd.functional.hvp")
     print(f"HVP of sum(tanh(A @ x) ** 2), n = {args.n}, float64, median of {args.repeats} "
           f"runs, {args.threads} thread(s)")

@@ -11,10 +11,12 @@ numbers are asserted: this is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
+
+try:  # run as `python benchmarks/<name>.py`, or imported from the benchmarks package
+    from benchmarks import _standalone
+except ImportError:  # pragma: no cover - the script's own folder is on sys.path
+    import _standalone
 
 
 def _args(argv):
@@ -24,16 +26,6 @@ def _args(argv):
     p.add_argument("--repeats", type=int, default=15, help="timed runs per peer (median kept)")
     p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
     return p.parse_args(argv)
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up (imports, allocator, first-call caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _workloads(m, func, w1, w2, x):
@@ -59,12 +51,9 @@ def _workloads(m, func, w1, w2, x):
 
 def main(argv=None) -> int:
     args = _args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(args.threads))
+    _standalone.prepare(args.threads)
     import numpy as np
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, os.path.join(root, "src"))
     import tapegrad
     import tapegrad.func
 
@@ -85,10 +74,10 @@ def main(argv=None) -> int:
     print(f"MLP {args.n}-{args.hidden}-{args.n} (tanh, sin), float64, median of "
           f"{args.repeats} runs, {args.threads} thread(s)")
     for name, fn in ours.items():
-        t_ours = _median_seconds(fn, args.repeats)
+        t_ours = _standalone.median_seconds(fn, args.repeats)
         line = f"  {name:32s} tapegrad {t_ours * 1e3:8.3f} ms"
         if name in theirs:
-            t_theirs = _median_seconds(theirs[name], args.repeats)
+            t_theirs = _standalone.median_seconds(theirs[name], args.repeats)
             diff = float(np.max(np.abs(fn() - theirs[name]())))
             line += (f"   torch {t_theirs * 1e3:8.3f} ms   ratio {t_ours / t_theirs:5.2f}"
                      f"   (max abs diff {diff:.1e})")

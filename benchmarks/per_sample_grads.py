@@ -11,10 +11,12 @@ between tapegrad's and torch's per-sample gradients. No numbers are asserted.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
-import time
+
+try:  # run as `python benchmarks/<name>.py`, or imported from the benchmarks package
+    from benchmarks import _standalone
+except ImportError:  # pragma: no cover - the script's own folder is on sys.path
+    import _standalone
 
 
 def _args(argv):
@@ -26,16 +28,6 @@ def _args(argv):
     p.add_argument("--repeats", type=int, default=15, help="timed runs per peer (median kept)")
     p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
     return p.parse_args(argv)
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up (imports, first-call caches, vmap's dispatchers)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _per_sample_grads(m, arrays, x_np, y_np):
@@ -63,12 +55,9 @@ def _per_sample_grads(m, arrays, x_np, y_np):
 
 def main(argv=None) -> int:
     args = _args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(args.threads))
+    _standalone.prepare(args.threads)
     import numpy as np
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, os.path.join(root, "src"))
     import tapegrad
 
     rng = np.random.default_rng(0)
@@ -96,7 +85,7 @@ def main(argv=None) -> int:
 
     results = {name: fn() for name, fn in peers.items()}
     reference = results.get("torch.func vmap(grad)", results["tapegrad vmap(grad)"])
-    times = {name: _median_seconds(fn, args.repeats) for name, fn in peers.items()}
+    times = {name: _standalone.median_seconds(fn, args.repeats) for name, fn in peers.items()}
     base = times.get("torch.func vmap(grad)")
     print(f"Per-sample gradients, MLP {args.inp}-{args.hidden}-{args.out} (tanh, cross "
           f"entropy), batch {args.batch}, float32, median of {args.repeats} runs, "
