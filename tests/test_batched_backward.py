@@ -78,24 +78,24 @@ def test_losses_run_once_on_the_batch():
 
 
 def test_rule_without_batching_runs_per_sample():
-    """A custom Function whose backward reads values (.item()) cannot take a batch: that node
-    alone runs once per sample, and the results are the per-sample ones."""
+    """A built-in rule that reads arrays directly cannot take a batch: that node alone runs
+    once per sample, and the results are the per-sample ones."""
+    from tapegrad.autograd.graph import Node
+    from tapegrad.ops._core import new_node, wrap
+
+    class ArrayScaleBackward0(Node):
+        def vjp(self, g):
+            return tapegrad.tensor(g._data * 3)  # (a NumPy fast path: no batch possible)
+
+    def scale(x):
+        return wrap(x._data * 3, new_node(ArrayScaleBackward0, (x,)))
+
     BA.PER_SAMPLE.clear()
-
-    class Scale(tapegrad.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 3
-
-        @staticmethod
-        def backward(ctx, g):
-            return g * (g.sum().item() * 0 + 3)
-
     x = tapegrad.randn(4, dtype=tapegrad.float64, requires_grad=True)
-    y = Scale.apply(x.sin()).cos()
+    y = scale(x.sin()).cos()
     g = tapegrad.randn(5, 4, dtype=tapegrad.float64)
     (got,) = tapegrad.autograd.grad(y, x, g, retain_graph=True, is_grads_batched=True)
-    assert BA.PER_SAMPLE == {"ScaleBackward": 1}
+    assert BA.PER_SAMPLE == {"ArrayScaleBackward0": 1}
     want = tapegrad.stack([tapegrad.autograd.grad(y, x, gk, retain_graph=True)[0] for gk in g])
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-13)
 
@@ -199,5 +199,97 @@ def test_autograd_functional_vectorize():
         hc = AF.hessian(lambda v: (v.exp() * v.sum()).sum(), inputs[0][0], vectorize=True,
                         create_graph=True)
         return j, h, hc
+
+    both(prog)
+
+
+def test_hooks_see_and_return_batched_gradients():
+    """Tensor hooks, node pre-hooks and node post-hooks run once on the batch of gradients
+    (their results are checked and summed like any gradient)."""
+    def prog(m):
+        x = m.tensor([0.1, 0.5, -0.3], requires_grad=True)
+        h = x * 2
+        h.register_hook(lambda g: g * 10)
+        a = m.autograd.grad(h.exp(), x, m.eye(3), is_grads_batched=True)[0]
+        y = x.exp()
+        y.grad_fn.register_hook(lambda gi, go: (gi[0] * 2,))
+        b = m.autograd.grad(y, x, m.eye(3), is_grads_batched=True)[0]
+        y = x.exp()
+        y.grad_fn.register_prehook(lambda go: (go[0] * 3,))
+        c = m.autograd.grad(y, x, m.eye(3), is_grads_batched=True)[0]
+        return a, b, c
+
+    both(prog)
+
+
+def test_grad_of_an_output_batched_by_vmap():
+    """autograd.grad inside vmap on a batched output: no graph at that level (PyTorch's error;
+    per-sample gradients are what func.grad is for)."""
+    def prog(m):
+        w = m.randn(3, requires_grad=True)
+        m.func.vmap(lambda t: m.autograd.grad((t * w).sum(), w))(m.randn(4, 3))
+
+    same_error(prog)
+
+
+def test_custom_function_backward_runs_once_on_the_batch():
+    """A custom Function's backward is the user's code: it runs once, on the batch; what
+    cannot batch (.item()) fails there, as in PyTorch, instead of running it again per
+    sample."""
+    calls = []
+
+    class F(tapegrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            calls.append(1)
+            return g * g.sum().item()
+
+    x = tapegrad.tensor([0.1, 0.5, -0.3], requires_grad=True)
+    with pytest.raises(RuntimeError, match="calling .item"):
+        tapegrad.autograd.grad(F.apply(x), x, tapegrad.eye(3), is_grads_batched=True)
+    assert calls == [1]
+
+
+def test_anomaly_mode_checks_batched_gradients_for_nan():
+    x = tapegrad.tensor([1.0, -1.0], requires_grad=True)
+    y = x.sqrt()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tapegrad.autograd.detect_anomaly():
+            ok = tapegrad.autograd.grad(x.sin(), x, tapegrad.eye(2), is_grads_batched=True)[0]
+            assert np.allclose(ok.numpy(), np.diag(np.cos([1.0, -1.0])))
+            with pytest.raises(RuntimeError, match="returned nan values"):
+                tapegrad.autograd.grad(y, x, tapegrad.eye(2), is_grads_batched=True)
+
+
+def test_transforms_of_public_ops_fetched_before_vmap():
+    """grad(tapegrad.sum) and vjp(tapegrad.sin, ...) inside vmap call the ops through vmap's
+    dispatchers, though the function objects were fetched before vmap ran."""
+    def prog(m):
+        x = m.tensor([[1.0, 2.0], [3.0, 4.0]])
+        g = m.func.vmap(m.func.grad(m.sum))(x)
+        v = m.func.vmap(lambda t: m.func.vjp(m.sin, t)[1](m.ones(2))[0])(x)
+        return g, v
+
+    both(prog)
+
+
+def test_jacfwd_refuses_random_ops_without_drawing():
+    """jacfwd's default randomness='error': a random op raises PyTorch's vmap error before it
+    draws (the stream, Box-Muller spare included, is where it was)."""
+    def prog(m):
+        m.manual_seed(0)
+        m.randn(1)  # leaves a spare normal behind
+        x = m.randn(3)
+        for f in (lambda v: v * m.rand(3), lambda v: v * m.randn(1)):
+            try:
+                m.func.jacfwd(f)(x)
+            except RuntimeError as e:
+                assert "randomness error mode" in str(e)
+        return m.randn(4)
 
     both(prog)

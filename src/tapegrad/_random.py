@@ -14,6 +14,7 @@ tensor([0.4963, 0.7682, 0.0885])
 from __future__ import annotations
 
 import secrets
+import threading
 
 import numpy as np
 
@@ -143,6 +144,8 @@ class Generator:
 
     # --- raw words and uniforms ----------------------------------------------------------
     def _raw(self, n: int) -> np.ndarray:
+        if GUARD.refuse is not None:  # draws are refused here (see refuse_draws)
+            raise GUARD.refuse()
         self._fresh = False
         return self._bg.random_raw(n)
 
@@ -160,6 +163,31 @@ class Generator:
                 np.float32).astype(np.float16)
         return ((self._raw(n) & np.uint64(0xFFFFFF)).astype(np.float64) * 2.0 ** -24).astype(
             np.float32)
+
+
+class _Guard(threading.local):
+    """Per thread: while `refuse` is set (an exception factory), every draw from any
+    generator raises it before touching the generator's state."""
+
+    refuse = None
+
+
+GUARD = _Guard()
+
+
+class refuse_draws:  # noqa: N801 - a context manager
+    """Refuse random draws in this thread (as PyTorch's vmap in randomness='error' mode
+    refuses a random op before it draws): `make_error()` is raised at the first draw."""
+
+    def __init__(self, make_error) -> None:
+        self.make_error = make_error
+
+    def __enter__(self) -> None:
+        self.prev = GUARD.refuse
+        GUARD.refuse = self.make_error
+
+    def __exit__(self, *exc) -> None:
+        GUARD.refuse = self.prev
 
 
 Generator.__module__ = "tapegrad"

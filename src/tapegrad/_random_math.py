@@ -198,6 +198,7 @@ def _normal_scalar(gen, n: int, mean: float, std: float) -> np.ndarray:
     for i in range(n):
         spare = gen._next_double
         if spare is not None:
+            gen._raw(0)  # (a draw all the same: refused where draws are, see refuse_draws)
             gen._next_double = None
             out[i] = _fma(spare, std, mean)
             continue

@@ -63,6 +63,9 @@ def _make_grads(outputs, grads, is_grads_batched: bool = False) -> list:
     for i, (out, g) in enumerate(zip(outputs, grads)):
         if not isinstance(out, Tensor):
             raise AssertionError("Expected output to be a tapegrad.Tensor")
+        if _batched(out):  # an output made under vmap: no graph at this level (_check_roots)
+            result.append(g)
+            continue
         if g is None:
             if out._requires_grad:
                 if out._data.size != 1:
@@ -131,6 +134,9 @@ def _check_roots(outputs, grads) -> None:
     if len(outputs) != len(grads):
         raise RuntimeError(f"got {len(outputs)} tensors and {len(grads)} gradients")
     for i, t in enumerate(outputs):
+        if _batched(t):  # autograd.grad of an output batched by vmap: as PyTorch, no graph
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn")
         if not t._requires_grad:
             from .anomaly_mode import add_no_grad_note
 
@@ -150,6 +156,12 @@ _CREATE_GRAPH_WARNING = (
 
 _warned_create_graph = False
 _Tensor = _make = None  # from tapegrad._tensor, bound on first use (it imports this package)
+
+
+def _batched(t) -> bool:
+    from . import engine
+
+    return engine._BT is not None and type(t) is engine._BT
 
 
 def _bind() -> None:
@@ -257,9 +269,10 @@ def grad(
         )
     given = _grads_tuple(grad_outputs, len(outs))
     if is_grads_batched:  # dim 0 of each grad_output is a batch of cotangents
-        from ..func._batching_autograd import batched_make_grads, run_batched
+        from ..func._batching_autograd import batched_make_grads, check_batch, run_batched
 
         gouts = batched_make_grads(outs, given)
+        check_batch(gouts)  # (before the engine's checks of the roots, as in PyTorch)
     else:
         gouts = _make_grads(outs, given)
     if retain_graph is None:

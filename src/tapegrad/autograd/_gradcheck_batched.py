@@ -95,11 +95,13 @@ def check_batched_forward_grad(func, inputs: tuple, error_cls) -> None:
         except RuntimeError as ex:
             raise error_cls(f"While computing batched gradients, got: {ex}\n\n"
                             f"{FAILED_BATCHED_GRAD_MSG_FWD_AD}") from ex
-        for res, exp in zip(result, expected):
+        # (PyTorch's message names the output's index twice: its loop over the outputs
+        # reuses the name of the input index)
+        for output_idx, (res, exp) in enumerate(zip(result, expected)):
             if tapegrad.allclose(res, exp):
                 continue
             raise error_cls((
-                f"\nFor output {input_idx} and input {input_idx}:\n\n"
+                f"\nFor output {output_idx} and input {output_idx}:\n\n"
                 f"{FAILED_BATCHED_GRAD_MSG_FWD_AD}\n\nGot:\n{res}\n\nExpected:\n{exp}\n"
             ).strip())
 

@@ -205,6 +205,8 @@ def check_nan(node, outs, nexts) -> None:
     for i, g in enumerate(outs):
         if g is None or nexts[i][0] is None:
             continue
+        while not hasattr(type(g), "_data"):  # a batch of gradients (vmap): its values
+            g = g._value
         a = g._data
         if a.dtype.kind in "fc" and a.size and (a != a).any():
             raise RuntimeError(

@@ -197,16 +197,18 @@ def _calibrate() -> tuple:
 
 # --- a batch of cotangents -----------------------------------------------------------------
 # Under vmap the cotangents may be BatchedTensors (one cotangent per sample). The rules are
-# written in tapegrad ops, which vmap dispatches to batching rules, so most vjps run once for
-# the whole batch. A rule that reads arrays directly (a NumPy fast path) cannot take a batched
-# tensor; that node alone then runs once per sample and its results are stacked.
+# written in tapegrad ops, which vmap dispatches to batching rules, so the vjps run once for
+# the whole batch. A built-in rule that reads arrays directly (none in the op table now) runs
+# that one node per sample, its results stacked; a custom Function's backward is not retried.
 def batched_vjp(node, grads):
     """node.vjp on gradients some of which are BatchedTensors."""
     level = None
     for g in grads:
         if type(g) is _BT and (level is None or g._level > level):
             level = g._level
-    if level is None:
+    if level is None or getattr(node, "_call_always", False):
+        # a custom Function's backward is the user's code: it runs on the batch, and what
+        # cannot batch fails there, as in PyTorch (and it never runs twice)
         return node.vjp(*grads)
     try:
         return node.vjp(*grads)

@@ -146,7 +146,7 @@ def _strict_requires_grad(tensors, kind: str, strict: bool) -> None:
 
 
 def _grad_of(outputs: tuple, inputs: tuple, grad_outputs=None, create_graph: bool = False,
-             retain_graph=None) -> tuple:
+             retain_graph=None, is_grads_batched: bool = False) -> tuple:
     """autograd.grad that skips outputs with no graph (None entries included) and gives None
     for inputs nothing reaches."""
     if grad_outputs is None:
@@ -159,7 +159,7 @@ def _grad_of(outputs: tuple, inputs: tuple, grad_outputs=None, create_graph: boo
     if not outs:
         return (None,) * len(inputs)
     return _grad(outs, inputs, gos, retain_graph=retain_graph, create_graph=create_graph,
-                 allow_unused=True)
+                 allow_unused=True, is_grads_batched=is_grads_batched)
 
 
 _ZERO_MSGS = {
@@ -315,27 +315,30 @@ def _reverse_jacobian(inputs: tuple, outputs: tuple, create_graph: bool, strict:
 
 
 def _vectorized_jacobian(inputs: tuple, outputs: tuple, create_graph: bool) -> tuple:
-    """All rows of each J_i in one backward pass: the batch of basis cotangents of out_i
-    (is_grads_batched, as PyTorch's vectorize=True)."""
-    from .._creation import zeros
+    """All rows of the Jacobian in one backward pass, as PyTorch's vectorize=True: the
+    standard basis of R^N (N: all outputs' elements, in order) split between the flattened
+    outputs is one batch of N cotangents (is_grads_batched); each input's (N, *input) result
+    is then split by output (so the blocks of one input share its graph)."""
+    from .._creation import zeros_like
 
-    jac = []
-    for out in outputs:
-        n = out.nelement()
-        rows = (None,) * len(inputs)
-        if n and out.requires_grad:
-            eye = zeros((n, n), dtype=out.dtype)
-            eye.diagonal().fill_(1)
-            rows = _grad([out], inputs, [eye.view((n,) + tuple(out.shape))],
-                         retain_graph=True, create_graph=create_graph, allow_unused=True,
-                         is_grads_batched=True)
-        shape = tuple(out.shape)
-        jac.append(tuple(
-            zeros(shape + tuple(inp.shape), dtype=inp.dtype) if r is None
-            else r.view(shape + tuple(inp.shape))
-            for r, inp in zip(rows, inputs)
-        ))
-    return tuple(jac)
+    numels = [o.nelement() for o in outputs]
+    total = sum(numels)
+    basis, offset = [], 0
+    for o, n in zip(outputs, numels):
+        e = o.new_zeros((total, n))
+        e.diagonal(-offset).fill_(1)
+        basis.append(e)
+        offset += n
+    flat = tuple(o.reshape(-1) for o in outputs)
+    rows = _grad_of(flat, inputs, tuple(basis), create_graph=create_graph,
+                    is_grads_batched=True)
+    per_input = []
+    for r, inp in zip(rows, inputs):
+        if r is None:
+            r = zeros_like(inp).expand((total,) + tuple(inp.shape))
+        per_input.append([piece.view(tuple(o.shape) + tuple(inp.shape))
+                          for piece, o in zip(r.split(numels, 0), outputs)])
+    return tuple(zip(*per_input))
 
 
 def _jacobian_forward(func: Callable, inputs, strict: bool, vectorize: bool,
@@ -367,7 +370,7 @@ def _jacobian_forward(func: Callable, inputs, strict: bool, vectorize: bool,
         else:
             leaves = [level.lift(t) for t in inputs]
         outputs_tuple, outputs = _as_tuple(func(*leaves), "outputs", None)
-        jac = forward_blocks(level, leaves, list(outputs))
+        jac = forward_blocks(level, leaves, list(outputs), functional=True)
     return _unpack(tuple(tuple(row) for row in jac), (outputs_tuple, inputs_tuple))
 
 

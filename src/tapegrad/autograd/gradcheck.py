@@ -402,16 +402,9 @@ def gradcheck(
             "Setting check_batched_forward_grad=True requires check_forward_ad to be True"
         )
     try:
-        if check_backward_ad:
-            _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-                       check_grad_dtypes, fast_mode, masked, check_batched_grad)
-        if check_forward_ad:
-            _forward_checks(func, inputs, eps, rtol, atol, check_undefined_grad)
-        if check_batched_forward_grad:
-            from ._gradcheck_batched import check_batched_forward_grad as batched_forward
-
-            batched_forward(func, as_tuple(inputs), GradcheckError)
-        return True
+        return _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
+                          check_grad_dtypes, fast_mode, masked, check_batched_grad,
+                          check_forward_ad, check_backward_ad, check_batched_forward_grad)
     except GradcheckError:
         if raise_exception:
             raise
@@ -419,24 +412,40 @@ def gradcheck(
 
 
 def _gradcheck(func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad,
-               check_grad_dtypes, fast_mode, masked, batched: bool = False) -> bool:
+               check_grad_dtypes, fast_mode, masked, batched: bool = False,
+               forward: bool = False, backward: bool = True,
+               batched_forward: bool = False) -> bool:
+    """The checks in PyTorch's order: the backward Jacobians, the forward ones, the batched
+    forward pass, then (with backward AD) the batched backward pass, the scaling by
+    grad_output and undefined output gradients. (The order decides which failure is
+    reported, and the random draws of the batched checks come in PyTorch's order.)"""
     tupled = as_tuple(inputs)
     _check_inputs(tupled)
     func_out = func(*tupled)
     outputs = _differentiable_outputs(func_out)
     check = _fast_check if fast_mode else _slow_check
     tensor = tensor_cls()
-    if any(isinstance(o, tensor) and o._dtype.is_complex for o in as_tuple(func_out)):
-        # each complex output is checked as two real functions: its imaginary part, then
-        # its real part
-        complex_indices = [i for i, o in enumerate(outputs) if o._dtype.is_complex]
-        for part, test_imag in (("imag", True), ("real", False)):
-            part_fn = part_of_outputs(func, part)
-            part_out = part_fn(*tupled)
-            check(part_fn, part_out, tupled, _differentiable_outputs(part_out), eps, rtol,
-                  atol, check_grad_dtypes, nondet_tol, complex_indices, test_imag)
-    else:
-        check(func, func_out, tupled, outputs, eps, rtol, atol, check_grad_dtypes, nondet_tol)
+    if backward:
+        if any(isinstance(o, tensor) and o._dtype.is_complex for o in as_tuple(func_out)):
+            # each complex output is checked as two real functions: its imaginary part,
+            # then its real part
+            complex_indices = [i for i, o in enumerate(outputs) if o._dtype.is_complex]
+            for part, test_imag in (("imag", True), ("real", False)):
+                part_fn = part_of_outputs(func, part)
+                part_out = part_fn(*tupled)
+                check(part_fn, part_out, tupled, _differentiable_outputs(part_out), eps, rtol,
+                      atol, check_grad_dtypes, nondet_tol, complex_indices, test_imag)
+        else:
+            check(func, func_out, tupled, outputs, eps, rtol, atol, check_grad_dtypes,
+                  nondet_tol)
+    if forward:
+        _forward_checks(func, tupled, eps, rtol, atol, check_undefined_grad)
+    if batched_forward:
+        from ._gradcheck_batched import check_batched_forward_grad
+
+        check_batched_forward_grad(func, tupled, GradcheckError)
+    if not backward:
+        return True
     if batched:
         from ._gradcheck_batched import check_batched_grad
 
@@ -524,8 +533,7 @@ def _forward_check(func, inputs, eps, rtol, atol, complex_indices=(),
 
     from . import forward_ad as fwad
 
-    tupled = as_tuple(inputs)
-    _check_inputs(tupled)
+    tupled = as_tuple(inputs)  # (checked once, by gradcheck: PyTorch warns once per input)
     func_out = func(*tupled)
     outputs = _differentiable_outputs(func_out)
     positions = _output_positions(func_out, outputs)

@@ -202,7 +202,7 @@ def _check_single(orig, res, hook):
             f"hook '{_hook_name(hook)}' has changed the type of value (was "
             f"{_type_str(orig._dtype)} got {_type_str(res._dtype)})"
         )
-    if res._data.shape != orig._data.shape:
+    if tuple(res.shape) != tuple(orig.shape):  # (logical shapes: batched under vmap too)
         raise RuntimeError(f"hook '{_hook_name(hook)}' has changed the size of value")
     return res
 
@@ -315,13 +315,17 @@ def run_post_hooks(node, outs, grads) -> tuple:
     post = node._hooks.get("post")
     if not post:
         return outs
-    from .engine import _cast, _sum_to
+    from . import engine
+    from .engine import _cast, _fit_batched, _sum_to
 
     fixed = []
     for i, ((nxt, _), g) in enumerate(zip(node._next, outs)):
         if g is not None:
             if nxt is None:
                 g = None
+            elif engine._BT is not None and type(g) is engine._BT:  # a batch of gradients
+                shape, dt = node._in_meta[i]
+                g = _fit_batched(g, shape, dt, node, i)
             else:
                 shape, dt = node._in_meta[i]
                 if g._data.shape != shape:

@@ -122,14 +122,10 @@ def _full(x, layers):
 
 def loop_over(level: int, fn, tree):
     """fn(tree) for a tree holding tensors batched at a level the transform cannot batch:
-    one call per sample (fn's results stacked), with PyTorch's performance warning."""
-    import warnings
-
+    one call per sample (fn's results stacked). No warning: PyTorch batches these calls (a
+    vjp_fn or jvp_fn made inside one vmap, applied under another), so its users see none."""
     from .. import stack
-    from ._batching_dispatch import PERF_WARNING, _user_stacklevel
 
-    warnings.warn(PERF_WARNING.format("the backward pass (a vjp applied to batched "
-                                      "cotangents)"), UserWarning, stacklevel=_user_stacklevel())
     size = STATE.size(level)
     leaves, spec = tree_flatten(tree)
     results = []
@@ -179,8 +175,9 @@ def per_sample_vjp(node, grads, level: int) -> tuple:
 
 # --- autograd.grad(..., is_grads_batched=True) ------------------------------------------------
 def batched_make_grads(outputs, grads) -> list:
-    """Check grad_outputs whose dim 0 is a batch of cotangents (PyTorch's messages; as in
-    PyTorch, a mismatch reports the grad's shape without its first two dims)."""
+    """Check grad_outputs whose dim 0 is a batch of cotangents, in PyTorch's order and with its
+    messages: each given grad is first indexed at 0 (so a 0-d or empty one is an IndexError),
+    and a shape mismatch reports the shape of that first sample without its dim 0."""
     from .. import _dtype as D
 
     result = []
@@ -194,7 +191,14 @@ def batched_make_grads(outputs, grads) -> list:
             raise TypeError(
                 "gradients can be either Tensors or None, but got " + type(g).__name__
             )
-        if g.dim() == 0 or tuple(g.shape[1:]) != tuple(out.shape):
+        if g.dim() == 0:
+            raise IndexError(
+                "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
+            )
+        if g.shape[0] == 0:
+            raise IndexError("index 0 is out of bounds for dimension 0 with size 0")
+        if tuple(g.shape[1:]) != tuple(out.shape):
             raise RuntimeError(
                 "If `is_grads_batched=True`, we interpret the first dimension of each "
                 "grad_output as the batch dimension. The sizes of the remaining dimensions are "
@@ -213,45 +217,53 @@ def batched_make_grads(outputs, grads) -> list:
     return result
 
 
+def check_batch(grads) -> None:
+    """The checks PyTorch's vmap over the backward pass makes of the batch, before the pass
+    (and so before the engine's checks of the roots): every grad (also one made for a scalar
+    output, which has no batch dim) must be a tensor with a dim 0, of one common size."""
+    pre = "vmap(vjp, in_dims=0, ...)(<inputs>): "
+    for g in grads:
+        if g is None:  # (an output that does not require grad, given no grad)
+            raise ValueError(
+                pre + "Got in_dim=0 for an input but the input is of type <class 'NoneType'>. "
+                "We cannot vmap over non-Tensor arguments, please use None as the respective "
+                "in_dim"
+            )
+        if g.dim() == 0:
+            raise ValueError(
+                pre + "Got in_dim=0 for some input, but that input is a Tensor of "
+                "dimensionality 0 so expected in_dim to satisfy 0 <= in_dim < 0."
+            )
+    sizes = [g.shape[0] for g in grads]
+    if not sizes:
+        raise IndexError("list index out of range")
+    if any(s != sizes[0] for s in sizes):
+        raise ValueError(
+            "vmap: Expected all tensors to have the same size in the mapped dimension, got "
+            f"sizes {sizes} for the mapped dimension"
+        )
+
+
 def _size(shape) -> str:
     return "tapegrad.Size([" + ", ".join(str(s) for s in shape) + "])"
 
 
 def run_batched(run_backward, outputs, grads, retain_graph, create_graph, inputs,
                 accumulate: bool = False) -> list:
-    """One backward pass for a batch of cotangents (dim 0 of each grad), as PyTorch does it:
-    the pass runs under vmap, so each rule runs once on the whole batch (see
-    engine.batched_vjp); the gradients come back with the batch dim in front."""
+    """One backward pass for a batch of cotangents (dim 0 of each grad, all checked by
+    check_batch), as PyTorch does it: the pass runs under vmap, so each rule runs once on the
+    whole batch (see engine.batched_vjp); the gradients come back with the batch dim in
+    front."""
     from .vmap import vmap
 
-    if any(g is not None and g.dim() == 0 for g in grads):
-        raise ValueError(
-            "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, but that input "
-            "is a Tensor of dimensionality 0 so expected in_dim to satisfy 0 <= in_dim < 0."
-        )
-    sizes = [g.shape[0] for g in grads if g is not None]
-    if not sizes:
-        raise ValueError("vmap: Expected at least one Tensor to vmap over")
-    if any(s != sizes[0] for s in sizes):
-        raise ValueError(
-            "vmap: Expected all tensors to have the same size in the mapped dimension, got "
-            f"sizes {sizes} for the mapped dimension"
-        )
-    if sizes[0] == 0:
-        return [None if not isinstance(t, Tensor) else t.new_zeros((0,) + tuple(t.shape))
-                for t in inputs]
-    given = [k for k, g in enumerate(grads) if g is not None]
     present: list = []  # which inputs got a gradient (the same for every sample)
 
     def one(*gs):
-        full = list(grads)
-        for k, g in zip(given, gs):
-            full[k] = g
-        res = run_backward(outputs, full, retain_graph, create_graph, inputs=inputs,
+        res = run_backward(outputs, list(gs), retain_graph, create_graph, inputs=inputs,
                            accumulate=accumulate)
         present[:] = [r is not None for r in res]
         got = tuple(r for r in res if r is not None)
         return got if got else (gs[0],)  # (vmap needs an output; dropped below)
 
-    out = iter(vmap(one)(*[grads[k] for k in given]))
+    out = iter(vmap(one)(*grads))
     return [next(out) if p else None for p in present]

@@ -261,7 +261,9 @@ class BatchedTensor:
 
     def __repr__(self) -> str:
         inner = repr(self._value).replace("\n", "\n    ")
-        return f"BatchedTensor(lvl={self._level}, bdim=0, value=\n    {inner}\n)"
+        lvl = next((i + 1 for i, lay in enumerate(STATE.layers) if lay.level == self._level),
+                   self._level)  # (PyTorch numbers the levels by nesting depth)
+        return f"BatchedTensor(lvl={lvl}, bdim=0, value=\n    {inner}\n)"
 
     __str__ = __repr__
 

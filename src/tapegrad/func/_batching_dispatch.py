@@ -26,7 +26,8 @@ from .._tensor import Tensor
 from . import _batching_composite as composite
 from ._batching_core import STATE, BatchedTensor, vmap_error
 
-__all__ = ["rule", "RULES", "Op", "redispatch", "call_method", "wrap_out"]
+__all__ = ["rule", "RULES", "Op", "redispatch", "call_method", "wrap_out", "inplace_error",
+           "display_name"]
 
 RULES: dict = {}
 RANDOM: set = set()  # rule keys of random ops: their dispatchers check vmap's randomness mode
@@ -191,6 +192,8 @@ PERF_WARNING = (
 
 
 def batched_call(op: Op, args, kwargs):
+    if kwargs and kwargs.get("out") is not None:
+        raise out_error(op)
     level = _level_of(args, kwargs)
     size = STATE.size(level)
     saved = STATE.ceiling
@@ -252,14 +255,40 @@ def _select(x, level: int, i: int):
     return x
 
 
-def inplace_error():
+def inplace_error(name: str = "inplace arithmetic", level: int | None = None):
+    """PyTorch's error for an in-place op whose `self` is not batched at a level where another
+    argument is; `name`: the op as PyTorch's message names it (its batching rule's word, or
+    the op itself where the per-sample fallback reports it, which also gives the `level`)."""
+    where = "in a vmap" if level is None else f"at level {_depth(level)}"
     return vmap_error(
-        "vmap: inplace arithmetic(self, *extra_args) is not possible because there exists a "
+        f"vmap: {name}(self, *extra_args) is not possible because there exists a "
         "Tensor `other` in extra_args that has more elements than `self`. This happened due to "
-        "`other` being vmapped over but `self` not being vmapped over in a vmap. Please try to "
-        "use out-of-place operators instead of inplace arithmetic. If said operator is being "
+        f"`other` being vmapped over but `self` not being vmapped over {where}. Please try to "
+        f"use out-of-place operators instead of {name}. If said operator is being "
         "called inside the PyTorch framework, please file a bug report instead."
     )
+
+
+def _depth(level: int) -> int:
+    """A vmap level as PyTorch numbers it: by nesting depth (1 for the outermost)."""
+    return next((i + 1 for i, lay in enumerate(STATE.layers) if lay.level == level), level)
+
+
+def out_error(op: Op):
+    """PyTorch's error for an op given `out=` under vmap (no rule writes into an out tensor)."""
+    return vmap_error(
+        f"Batching rule not implemented for {display_name(op)}.out; the fallback path doesn't "
+        "work on out= or view ops."
+    )
+
+
+def display_name(op: Op) -> str:
+    """The op as vmap's messages name it: `Tensor.pow_` for `x **= y` (PyTorch names the aten
+    op, whichever Python spelling called it)."""
+    q = op.qualname
+    if q.startswith("Tensor.__") and not op.name.startswith("__"):
+        return "Tensor." + op.name
+    return q
 
 
 def fallback(op: Op, args, kwargs, level: int, quiet_first: bool = False):
@@ -267,9 +296,11 @@ def fallback(op: Op, args, kwargs, level: int, quiet_first: bool = False):
     from ._pytree import tree_flatten, tree_unflatten
 
     size = STATE.size(level)
+    msg = PERF_WARNING.format(display_name(op))
     if op.inplace and args and not (type(args[0]) is BatchedTensor and args[0]._level == level):
-        raise inplace_error()
-    msg = PERF_WARNING.format(op.qualname)
+        # (PyTorch's fallback warns, then finds it cannot write the batch into `self`)
+        warnings.warn(msg, UserWarning, stacklevel=_user_stacklevel())
+        raise inplace_error(display_name(op), level)
     if not quiet_first:
         warnings.warn(msg, UserWarning, stacklevel=_user_stacklevel())
     flat, spec = tree_flatten((args, kwargs))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from ._batching_core import vmap_error
 from ._batching_dispatch import inplace_error, rule, wrap_out
+from ._batching_rules_shape import physical
 from ._batching_util import B, call, expand_b, is_b, is_tensor, ldim, pad, wdim
 
 _MASK_MSG = ("vmap: We do not support batching operators that can support dynamic shape. "
@@ -162,11 +163,23 @@ def getitem(op, args, kwargs, level):
     return wrap_out(r, level)
 
 
+def _setitem_word(x, idx, v, level) -> str:
+    """How PyTorch's error names `x[idx] = v` for an unbatched x: an advanced (tensor) index
+    or a batched index goes through index_put_; otherwise the value is copied into x[idx]
+    (copy_), or filled in when it is a 0-d tensor of another shape (fill_)."""
+    entries = _entries(idx)
+    if any(is_tensor(e) for e in entries):
+        return "index_put_"
+    if is_tensor(v) and ldim(v, level) == 0 and tuple(x[idx].shape) != ():
+        return "fill_"
+    return "inplace arithmetic"
+
+
 @rule("__setitem__")
 def setitem(op, args, kwargs, level):
     x, idx, v = args
     if not is_b(x, level):
-        raise inplace_error()
+        raise inplace_error(_setitem_word(x, idx, v, level))
     sel, plan = _index(x, idx, level)
     if sel is None:
         return NotImplemented
@@ -192,6 +205,13 @@ def index_select(op, args, kwargs, level):
         return x[(slice(None),) * d + (index,)] if r else x.unsqueeze(0)[index]
     if not is_b(x, level) or r == 0:
         return NotImplemented
+    if index.dim() <= 1 and index.numel() and not index.is_floating_point():
+        # (PyTorch's rule indexes the physical value: its message has the physical dim)
+        n = x.shape[d]
+        bad = ((index < 0) | (index >= n)).reshape(-1)
+        if bad.any():
+            v = index.reshape(-1)[bad.int().argmax()].item()
+            raise vmap_error(f"index {v} is out of bounds for dimension {d + 1} with size {n}")
     return wrap_out(x._value.index_select(d + 1, index), level)
 
 
@@ -207,7 +227,7 @@ def gather(op, args, kwargs, level):
     p, ip = expand_b(x, level), expand_b(index, level)
     if r == 0:
         return wrap_out(p.unsqueeze(1).gather(1, ip.unsqueeze(1)).squeeze(1), level)
-    return wrap_out(p.gather(d + 1, ip), level)
+    return wrap_out(physical(p.gather, d + 1, ip), level)
 
 
 @rule("take")
@@ -228,7 +248,9 @@ def scatter(op, args, kwargs, level):
     names = list(a)
     x = a[names[0]]
     if op.inplace and not is_b(x, level):
-        raise inplace_error()
+        from ._batching_dispatch import fallback
+
+        return fallback(op, args, kwargs, level)  # (PyTorch's loop: it warns, then raises)
     r = ldim(x, level)
     if r == 0:
         return NotImplemented
@@ -258,3 +280,63 @@ def where(op, args, kwargs, level):
         )
     return pointwise(op, args, kwargs, level)
 
+
+
+@rule("index_put", "index_put_")
+def index_put(op, args, kwargs, level):
+    """x.index_put(indices, values) on the physical batch: an arange over the batch joins the
+    index tensors (all of them advanced, so the indexed positions come first: (B, *I, *rest)),
+    and a batched `values` gets singleton dims after its batch dim up to that rank."""
+    from .. import arange, broadcast_shapes
+
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    names = list(a)
+    x, indices, values = a[names[0]], a[names[1]], a[names[2]]
+    if op.inplace and not is_b(x, level):
+        raise inplace_error("index_put_")
+    if not isinstance(indices, (tuple, list)) or not is_tensor(values) or not indices or any(
+            not is_tensor(i) or i.dtype in (D.bool, D.uint8) for i in indices):
+        return NotImplemented
+    r = ldim(x, level)
+    if len(indices) > r:
+        return NotImplemented
+    ishape = broadcast_shapes(*[tuple(i.shape) for i in indices])
+    n = len(ishape)
+    rest = r - len(indices)
+    bidx = arange(B(level)).reshape((B(level),) + (1,) * n)
+    pidx = [bidx] + [pad(i._value, ldim(i, level), n) if is_b(i, level) else i
+                     for i in indices]
+    vp = values
+    if is_b(values, level):
+        vp = pad(values._value, ldim(values, level), n + rest)
+    acc = a.get("accumulate", False)
+    if op.inplace:
+        x._value.index_put_(tuple(pidx), vp, accumulate=acc)
+        return x
+    return wrap_out(expand_b(x, level).index_put(tuple(pidx), vp, accumulate=acc), level)
+
+
+@rule("masked_select")
+def masked_select(op, args, kwargs, level):
+    """x.masked_select(mask) for an unbatched mask: every sample keeps the same number of
+    elements, so the batch selects at once from x padded to the mask's rank (a batched mask
+    would select a different number per sample: PyTorch's error)."""
+    ba = op.bind(args, kwargs)
+    a = ba.arguments
+    names = list(a)
+    x, mask = a[names[0]], a[names[1]]
+    if is_b(mask, level):
+        raise vmap_error(
+            "vmap: Attempted to vmap over `mask` in tapegrad.masked_select(self, mask) We "
+            "cannot support this because for each batch this would return a differently shaped "
+            "Tensor. Please file an issue at https://github.com/pytorch/pytorch/issues if you "
+            "need this feature."
+        )
+    if not is_tensor(mask) or a.get("out") is not None:
+        return NotImplemented
+    r = max(ldim(x, level), mask.dim())
+    p = pad(x._value, ldim(x, level), r)
+    nb = B(level)
+    out = p.masked_select(mask)
+    return wrap_out(out.reshape(nb, out.shape[0] // nb if nb else 0), level)

@@ -73,9 +73,19 @@ def index_ops(op, args, kwargs, level):
     if a.get("out") is not None:
         return NotImplemented
     if op.inplace and not is_b(x, level):
-        raise inplace_error()
-    if is_b(index, level):
-        return NotImplemented if op.inplace else _batched_index(op, a, names, level)
+        if op.name == "index_copy_":  # (PyTorch's loop: it warns, then raises)
+            from ._batching_dispatch import fallback
+
+            return fallback(op, args, kwargs, level)
+        raise inplace_error(op.name)
+    fill = op.name in ("index_fill", "index_fill_")
+    if is_b(index, level) or (fill and is_b(a.get("value"), level)):
+        if not op.inplace:
+            return _batched_index(op.name, a, names, level)
+        if not fill:
+            return NotImplemented
+        res = _batched_index("index_fill", a, names, level)
+        return NotImplemented if res is NotImplemented else x.copy_(res)
     r = ldim(x, level)
     if r == 0:
         return NotImplemented
@@ -93,8 +103,9 @@ def index_ops(op, args, kwargs, level):
     return x if op.inplace else wrap_out(out, level)
 
 
-def _batched_index(op, a, names, level):
-    """index_add / index_copy / index_fill with a batched index, in logical ops."""
+def _batched_index(name: str, a, names, level):
+    """index_add / index_copy / index_fill (`name`) with a batched index (or index_fill with
+    a batched value), in logical ops."""
     from .. import full, where, zeros
 
     x, index = a[names[0]], a["index"]
@@ -103,7 +114,7 @@ def _batched_index(op, a, names, level):
         return NotImplemented
     d = wdim(a["dim"], r)
     idx = index.reshape(-1)
-    if op.name == "index_fill":
+    if name == "index_fill":
         value = a["value"]
         if is_tensor(value):
             if value.dim() != 0:
@@ -124,7 +135,7 @@ def _batched_index(op, a, names, level):
     view = [1] * r
     view[d] = idx.shape[0]
     spread = idx.reshape(view).expand(expect)
-    if op.name == "index_copy":
+    if name == "index_copy":
         return x.scatter(d, spread, src)
     alpha = a.get("alpha", 1)
     return x.scatter_add(d, spread, src if alpha == 1 else src * alpha)

@@ -8,7 +8,7 @@ logical dim d is physical dim d + 1, as for the other shape ops (`_batching_rule
 from __future__ import annotations
 
 from ._batching_dispatch import rule, wrap_out
-from ._batching_rules_shape import _Fallback, _self, _w
+from ._batching_rules_shape import _Fallback, _self, _w, physical
 from ._batching_util import B, call, expand_b, is_b, ldim, wdim
 
 
@@ -84,7 +84,7 @@ def cat(op, args, kwargs, level):
              if not (ldim(x, level) == 1 and x.shape[0] == 0 and r != 1)]
     from .. import cat as cat_
 
-    return wrap_out(cat_(items, d + 1), level)
+    return wrap_out(physical(cat_, items, d + 1), level)
 
 
 @rule("stack")
@@ -97,7 +97,7 @@ def stack(op, args, kwargs, level):
     d = wdim(a["dim"], r + 1)
     from .. import stack as stack_
 
-    return wrap_out(stack_([expand_b(x, level) for x in tensors], d + 1), level)
+    return wrap_out(physical(stack_, [expand_b(x, level) for x in tensors], d + 1), level)
 
 
 @rule("hstack", "vstack", "row_stack", "dstack", "column_stack")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import string
 
+from ._batching_core import vmap_error
 from ._batching_dispatch import rule, wrap_out
+from ._batching_rules_shape import physical
 from ._batching_util import is_b, is_tensor, ldim, lshape, pad, phys
 
 
@@ -23,8 +25,12 @@ def _matmul(a, b, level):
         raise ValueError("matmul: both arguments need at least 1 dim")
     ab, bb = is_b(a, level), is_b(b, level)
     ap, bp = phys(a, level), phys(b, level)
-    if ab and not bb and ra == 1 and rb == 2:  # (B, k) @ (k, m): a plain matrix product
-        return wrap_out(matmul(ap, bp), level)
+    if ab and not bb and ra == 1 and rb <= 2:
+        # (B, k) @ (k, m) or (k,): one plain product, as PyTorch's rule makes it (so its
+        # shape errors name the physical shapes as PyTorch's do)
+        from .. import mv
+
+        return wrap_out(physical(matmul if rb == 2 else mv, ap, bp), level)
     if ab and bb and rb == 2 and (ra == 1 or (ra == 2 and ap.shape[1] == 1)):
         # a vector (or one row) per sample times a matrix per sample (a linear layer with
         # per-sample weights): as einsum, whose backward forms the per-sample outer products
@@ -79,7 +85,12 @@ _RANKS = {"mm": (2, 2), "bmm": (3, 3), "mv": (2, 1), "dot": (1, 1), "vdot": (1, 
 def fixed_rank_products(op, args, kwargs, level):
     a, b = _two(op, args, kwargs)
     want = _RANKS[op.name]
-    if (ldim(a, level), ldim(b, level)) != want or a.dtype is not b.dtype:
+    have = (ldim(a, level), ldim(b, level))
+    if have != want and op.name in ("mm", "bmm", "mv"):  # (PyTorch's rule checks the ranks)
+        raise vmap_error(
+            f"Shape mismatch: Got incorrect dims for {op.name}(a, b). a has dim {have[0]}and b "
+            f"has dim {have[1]}but expected them to have dim {want[0]} and dim {want[1]}")
+    if have != want or a.dtype is not b.dtype:
         raise ValueError("per-sample checks give the error")
     if op.name == "bmm" and lshape(a, level)[0] != lshape(b, level)[0]:
         raise ValueError("bmm: batch sizes differ")

@@ -22,6 +22,7 @@ import warnings
 
 from .._tensor import Tensor
 from ._batching_dispatch import _user_stacklevel, rule, wrap_out
+from ._batching_rules_reduce import flat_batch
 from ._batching_util import B, call, expand_b, is_b, ldim, lshape, pad
 
 _ELEMENTWISE_LOSSES = {
@@ -131,7 +132,7 @@ def nll_loss(op, args, kwargs, level):
         tp = tp.reshape((nb * tp.shape[1],) + tuple(tp.shape[2:]))
     a["input"], a["target"], a["reduction"] = p, tp, "none"
     out = call(op, ba.args, ba.kwargs)
-    out = out.reshape((nb, -1)) if rx >= 2 else out.reshape(nb, 1)
+    out = flat_batch(out, nb) if rx >= 2 else out.reshape(nb, 1)
     if reduction == "none":
         return wrap_out(out.reshape((nb,) + tuple(lshape(t, level)))
                         if not probs else out.reshape((nb,) + lshape(x, level)[:1] +
@@ -142,7 +143,7 @@ def nll_loss(op, args, kwargs, level):
     from .. import where
 
     ii = a.get("ignore_index", -100)
-    tf = tp.reshape(nb, -1)
+    tf = flat_batch(tp, nb)
     keep = tf != ii
     den = keep.to(out.dtype) if w is None else \
         where(keep, w[where(keep, tf, 0)], 0).to(out.dtype)
@@ -286,7 +287,7 @@ def row_losses(op, args, kwargs, level):
     if w_later:
         a["weight"] = None
     out = call(op, ba.args, ba.kwargs)
-    out = wrap_out(out.reshape((nb, -1) if rx == 2 else (nb,)), level)
+    out = wrap_out(flat_batch(out, nb) if rx == 2 else out.reshape((nb,)), level)
     if w_later:  # each row's loss times weight[target] (as the op weighs it)
         if w.dim() != 1:
             raise ValueError("per-sample checks give the error")

@@ -10,8 +10,6 @@ dtype the logical operation gives (a 0-d tensor does not promote a dimensioned o
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _dtype as D
 from ..ops.unary import UNARY
 from ._batching_core import vmap_error
@@ -26,7 +24,7 @@ _BINARY = (
     "eq ne lt le gt ge greater greater_equal less less_equal not_equal isclose logical_and "
     "logical_or logical_xor bitwise_and bitwise_or bitwise_xor clamp clip clamp_min clamp_max "
     "lerp addcmul addcdiv polygamma mvlgamma bitwise_left_shift bitwise_right_shift "
-    "special.xlogy special.xlog1py special.zeta special.gammainc special.gammaincc"
+    "special.xlogy special.xlog1py special.zeta special.gammainc special.gammaincc complex"
 ).split()
 _UNARY_MORE = (
     "arcsin arccos arctan arcsinh arccosh arctanh fix square positive negative absolute signbit "
@@ -42,7 +40,7 @@ _UNARY_MORE = (
 _SPECIAL_NOT = {"softmax", "log_softmax", "logsumexp"}
 # operand positions (by parameter name) that do not take part in type promotion
 _NO_PROMOTE = {"where": ("condition",), "masked_fill": ("mask",)}
-_PROMOTING = (set(_BINARY) | {"where"}) - {"polygamma", "mvlgamma"}
+_PROMOTING = (set(_BINARY) | {"where"}) - {"polygamma", "mvlgamma", "complex"}
 
 
 def _names() -> list:
@@ -93,29 +91,85 @@ def _zero_dim_casts(name, args, ops, level) -> dict:
             if is_b(a, level) and ldim(a, level) == 0 and a.dtype is not want}
 
 
-def _inplace_shape_error(self, others, level):
-    shapes = [tuple(self.shape)] + [tuple(phys(o, level).shape) for o in others]
+# In-place ops whose `self` is not batched while another operand is: PyTorch's rules either
+# run the op on the physical values (the broadcast then fails with the physical shapes),
+# or name the failure "inplace arithmetic"; the other ops reach its per-sample fallback,
+# which warns and then names the op.
+_INPLACE_PHYSICAL = frozenset(
+    "add_ atan2_ arctan2_ copysign_ bitwise_and_ bitwise_or_ bitwise_xor_ bitwise_left_shift_ "
+    "bitwise_right_shift_".split())
+_INPLACE_ARITH = frozenset(
+    "sub_ mul_ multiply_ div_ divide_ true_divide_ clamp_min_ clamp_max_ logical_and_ "
+    "logical_or_ logical_xor_ copy_ masked_fill_".split())
+
+
+def _physical_error(e: Exception) -> Exception:
+    """A broadcasting failure of the physical values is final (PyTorch reports the physical
+    shapes too); other failures go to the per-sample loop for the logical message."""
+    msg = str(e)
+    if isinstance(e, RuntimeError) and (msg.startswith("The size of tensor a")
+                                        or "doesn't match the broadcast shape" in msg):
+        e._tapegrad_vmap = True
+    return e
+
+
+def _unbatched_self(op, args, kwargs, ops, level):
+    """The error of an in-place op writing a batch into an unbatched `self`."""
+    from ._batching_dispatch import fallback
+
+    if op.name in _INPLACE_ARITH:
+        raise inplace_error()
+    if op.name not in _INPLACE_PHYSICAL:
+        return fallback(op, args, kwargs, level)  # (warns, then raises)
+    rank = max(ldim(a, level) for _, _, a in ops)
+    new_args, new_kwargs = list(args), dict(kwargs)
+    for kw, key, a in ops:
+        if is_b(a, level):
+            (new_kwargs if kw else new_args)[key] = pad(a._value, ldim(a, level), rank)
     try:
-        full = np.broadcast_shapes(*shapes)
-    except ValueError:
-        return inplace_error()
-    return vmap_error(
-        f"output with shape [{', '.join(map(str, self.shape))}] doesn't match the broadcast "
-        f"shape [{', '.join(map(str, full))}]"
-    )
+        call(op, tuple(new_args), new_kwargs)
+    except Exception as e:  # noqa: BLE001 - the op's own error, as PyTorch gives it
+        raise _physical_error(e) from None
+    raise inplace_error()  # (unreachable: the batch dim never fits into `self`)
+
+
+# parameters PyTorch reads as numbers (a batched tensor there is its .item() error)
+_NUMBERS = {"full_like": ("fill_value",), "leaky_relu": ("negative_slope",),
+            "threshold": ("threshold", "value"), "softplus": ("beta", "threshold"),
+            "elu": ("alpha",), "celu": ("alpha",), "add": ("alpha",), "sub": ("alpha",),
+            "add_": ("alpha",), "sub_": ("alpha",), "leaky_relu_": ("negative_slope",),
+            "threshold_": ("threshold", "value"), "elu_": ("alpha",), "celu_": ("alpha",)}
+_ALPHA = frozenset(("add", "sub", "add_", "sub_"))
+_HARDTANH = frozenset(("hardtanh", "hardtanh_"))
+
+
+def _check_numbers(op, args, kwargs) -> None:
+    from ._batching_rules_scalars import numbers_error
+
+    if op.name in _HARDTANH:  # (its min_val > max_val check is a bool())
+        a = op.bind(args, kwargs).arguments
+        if is_tensor(a.get("min_val")) or is_tensor(a.get("max_val")):
+            from ._batching_core import CONTROL_FLOW_MSG
+
+            raise vmap_error(CONTROL_FLOW_MSG)
+        return
+    names = _NUMBERS[op.name]
+    a = op.bind(args, kwargs).arguments
+    numbers_error(*(a.get(n) for n in names))
 
 
 @rule(*_names())
 def pointwise(op, args, kwargs, level):
+    name = op.name
+    if (name in _NUMBERS and (name not in _ALPHA or len(args) > 2 or "alpha" in kwargs)) or \
+            name in _HARDTANH:
+        _check_numbers(op, args, kwargs)
     ops, rank = _operands(args, kwargs, level)
     casts = {}
     if op.inplace:
         self = args[0] if args else None
         if not is_b(self, level):
-            if op.name != "add_":  # (PyTorch's add_ reports the broadcast instead)
-                raise inplace_error()
-            raise _inplace_shape_error(self, [a for _, _, a in ops if is_b(a, level)], level)
-        rank = ldim(self, level)
+            return _unbatched_self(op, args, kwargs, ops, level)
     else:
         casts = _zero_dim_casts(op.name, args, ops, level)
     new_args = list(args)
@@ -127,7 +181,10 @@ def pointwise(op, args, kwargs, level):
             if dt is not None:
                 p = p.to(dt)
             (new_kwargs if kw else new_args)[key] = pad(p, ldim(a, level), rank)
-    out = call(op, tuple(new_args), new_kwargs)
+    try:
+        out = call(op, tuple(new_args), new_kwargs)
+    except Exception as e:  # noqa: BLE001 - re-raised (marked final when it is a broadcast)
+        raise _physical_error(e) from None
     if op.inplace:
         return args[0]
     return wrap_out(out, level)
@@ -139,11 +196,13 @@ def masked_fill(op, args, kwargs, level):
     x, mask, value = (ba.arguments[k] for k in ("input", "mask", "value")) \
         if "input" in ba.arguments else (args[0], args[1], args[2])
     if is_tensor(value) and is_b(value, level):
+        if op.inplace and not is_b(x, level):
+            from ._batching_dispatch import fallback
+
+            return fallback(op, args, kwargs, level)  # (PyTorch's loop: it warns, then raises)
         if value.dim() != 0:
             return NotImplemented
         if op.inplace:
-            if not is_b(x, level):
-                raise inplace_error()
             from .. import where
 
             return x.copy_(where(mask, value.to(x.dtype), x))
@@ -157,7 +216,7 @@ def masked_fill(op, args, kwargs, level):
 def fill_(op, args, kwargs, level):
     self, value = args[0], args[1] if len(args) > 1 else kwargs["value"]
     if not is_b(self, level):
-        raise inplace_error()
+        raise inplace_error("fill_")
     if is_b(value, level):
         if value.dim() != 0:
             return NotImplemented
@@ -190,6 +249,10 @@ def tensor_type(op, args, kwargs, level):
 def new_sized(op, args, kwargs, level):
     """x.new_zeros(size): a batch of new tensors (as PyTorch's rule makes them)."""
     self = args[0]
+    if op.name == "new_full":
+        from ._batching_rules_scalars import numbers_error
+
+        numbers_error(*args[2:], kwargs.get("fill_value"))
     if not is_b(self, level) or any(is_b(a, level) for a in args[1:]):
         return NotImplemented
     rest = list(args[1:])

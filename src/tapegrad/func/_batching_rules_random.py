@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._batching_core import vmap_error
 from ._batching_dispatch import _level_of, inplace_error, rule, wrap_out
-from ._batching_util import B, call, expand_b, is_b, is_tensor, ldim, wdim
+from ._batching_util import B, call, expand_b, is_b, is_tensor, ldim, pad, wdim
 
 ERROR_MSG = (
     "vmap: called random operation while in randomness error mode. Please either use the "
@@ -142,10 +142,15 @@ def on_tensors(op, args, kwargs, level, layer):
     # 'different': every sample its own draws
     if op.name == "gumbel_softmax":
         a["dim"] = wdim(a["dim"], ldim(x, level)) + 1
+    # normal(mean, std) broadcasts its tensors: each is aligned by logical rank
+    rank = max(ldim(a[k], level) for k in names[:2] if is_tensor(a[k])) \
+        if op.name == "normal" else None
     for k in names:
         v = a[k]
         if is_tensor(v) and (is_b(v, level) or k == names[0]):
             a[k] = x._value if (inplace and k == names[0]) else expand_b(v, level)
+            if rank is not None:
+                a[k] = pad(a[k], ldim(v, level), rank)
     unfold = None
     k = _CHANNELS.get(op.name)
     if op.name.startswith("feature") and ldim(x, level) >= 2:
@@ -170,13 +175,17 @@ def on_tensors(op, args, kwargs, level, layer):
 @rule("normal_", "uniform_", "bernoulli_", "random_", "exponential_", "geometric_", "cauchy_",
       "log_normal_", random=True)
 def fill_random(op, args, kwargs, level, layer):
-    _check(layer)
     self = args[0]
     rest = tuple(args[1:])
+    if op.name != "bernoulli_":  # (their parameters are numbers: PyTorch reads them first)
+        from ._batching_rules_scalars import numbers_error
+
+        numbers_error(*rest, *kwargs.values())
+    _check(layer)
     others = [v for v in rest + tuple(kwargs.values()) if is_b(v, level)]
     if not is_b(self, level):
         if others:
-            raise inplace_error()
+            raise inplace_error("inplace bernoulli")
         if layer.randomness == "different":
             raise vmap_error(UNBATCHED_MSG)
         return call(op, args, kwargs)

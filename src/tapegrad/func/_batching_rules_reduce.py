@@ -36,6 +36,20 @@ def _batched_elsewhere(a: dict, names, level) -> bool:
     return False
 
 
+def flat_batch(p, nb: int | None = None):
+    """The physical value as (B, numel of a sample) (reshape(B, -1) cannot size an empty
+    batch); nb: B where p's leading dims hold B times a sample's elements."""
+    if nb is None:
+        n = 1
+        for s in p.shape[1:]:
+            n *= s
+        return p.reshape(p.shape[0], n)
+    total = 1
+    for s in p.shape:
+        total *= s
+    return p.reshape(nb, total // nb if nb else 0)
+
+
 def _post(out, fn):
     if isinstance(out, tuple):
         items = [_post(o, fn) for o in out]
@@ -54,6 +68,10 @@ def along_dims(op, args, kwargs, level, mode: str, param: str = "dim"):
     a = ba.arguments
     names = list(a)
     x = a[names[0]]
+    if op.name in ("topk", "kthvalue"):
+        from ._batching_rules_scalars import numbers_error
+
+        numbers_error(a.get("k"))
     if not is_b(x, level) or _batched_elsewhere(a, names, level):
         return NotImplemented
     p = x._value
@@ -70,7 +88,7 @@ def along_dims(op, args, kwargs, level, mode: str, param: str = "dim"):
             else:
                 new = tuple(range(1, r + 1))
         elif mode == "flat":
-            p, new, post = p.reshape(B(level), -1), 1, "flat"
+            p, new, post = flat_batch(p), 1, "flat"
         else:
             new = dim
     else:
@@ -120,8 +138,11 @@ def max_min(op, args, kwargs, level):
     if dim is None:
         if not is_b(x, level):
             return NotImplemented
-        p = x._value.reshape(B(level), -1)
-        return wrap_out((amax if op.name == "max" else amin)(p, 1), level)
+        flat = flat_batch(x._value)
+        if flat.shape[1] == 0 and flat.shape[0]:  # (PyTorch reduces the flattened batch)
+            raise vmap_error(f"{op.name}(): Expected reduction dim 1 to have non-zero size.",
+                             IndexError)
+        return wrap_out((amax if op.name == "max" else amin)(flat, 1), level)
     return along_dims(op, args, kwargs, level, "need")
 
 
@@ -194,7 +215,7 @@ def f_softmax(op, args, kwargs, level):
     return along_dims(op, ba.args, ba.kwargs, level, "need")
 
 
-_DYNAMIC = ("nonzero", "argwhere", "unique", "unique_consecutive", "masked_select")
+_DYNAMIC = ("nonzero", "argwhere", "unique", "unique_consecutive")
 
 
 @rule(*_DYNAMIC)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from ._batching_dispatch import rule, wrap_out
+from ._batching_rules_reduce import flat_batch
 from ._batching_util import B, call, dims_arg, is_b, is_tensor, pad, wdim
 
 
@@ -46,6 +47,17 @@ def _w(fn):
     return wrapped
 
 
+def physical(fn, *args):
+    """fn(*args) on physical values where PyTorch's rule makes the same call: its shape
+    errors are final, with the physical shapes in the message as PyTorch reports them (not
+    retried per sample for the logical message)."""
+    try:
+        return fn(*args)
+    except (RuntimeError, IndexError) as e:
+        e._tapegrad_vmap = True
+        raise
+
+
 @rule("view", "reshape")
 @_w
 def view(op, args, kwargs, level):
@@ -56,7 +68,7 @@ def view(op, args, kwargs, level):
     if len(rest) == 1 and isinstance(rest[0], dtype) or "dtype" in kwargs:
         return wrap_out(getattr(p, op.name)(*rest, **kwargs), level)
     shape = _sizes(rest, kwargs, "shape")
-    return wrap_out(getattr(p, op.name)((B(level),) + shape), level)
+    return wrap_out(physical(getattr(p, op.name), (B(level),) + shape), level)
 
 
 @rule("view_as", "reshape_as")
@@ -71,7 +83,7 @@ def view_as(op, args, kwargs, level):
 @_w
 def ravel(op, args, kwargs, level):
     p, _ = _self(args, level)
-    return wrap_out(p.reshape(B(level), -1), level)
+    return wrap_out(flat_batch(p), level)
 
 
 @rule("flatten")
@@ -100,10 +112,8 @@ def unflatten(op, args, kwargs, level):
 @_w
 def permute(op, args, kwargs, level):
     p, r = _self(args, level)
-    dims = _sizes(args[1:], kwargs, "dims")
-    if len(dims) != r:
-        raise ValueError("number of dims")
-    return wrap_out(p.permute((0,) + tuple(d + 1 for d in dims_arg(dims, r))), level)
+    dims = physical(dims_arg, _sizes(args[1:], kwargs, "dims"), r)  # (each dim first)
+    return wrap_out(physical(p.permute, (0,) + tuple(d + 1 for d in dims)), level)
 
 
 @rule("transpose", "swapaxes", "swapdims", "transpose_", "swapaxes_", "swapdims_")
@@ -197,7 +207,7 @@ def _expand(x, sizes, level):
     if len(sizes) < r:
         raise ValueError("expand: fewer sizes than dims")
     p = pad(p, r, len(sizes))
-    return wrap_out(p.expand((B(level),) + tuple(sizes)), level)
+    return wrap_out(physical(p.expand, (B(level),) + tuple(sizes)), level)
 
 
 @rule("expand")
@@ -268,7 +278,7 @@ def roll(op, args, kwargs, level):
     p, r = _self(args, level)
     shifts, dims = ba.arguments["shifts"], ba.arguments["dims"]
     if dims is None:
-        flat = p.reshape(B(level), -1)
+        flat = flat_batch(p)
         s = shifts[0] if isinstance(shifts, (tuple, list)) and len(shifts) == 1 else shifts
         return wrap_out(flat.roll(s, 1).view(p.shape), level)
     ds = [d + 1 for d in dims_arg(dims, r)]
@@ -367,7 +377,7 @@ def diag(op, args, kwargs, level):
 def diagflat(op, args, kwargs, level):
     ba = op.bind(args, kwargs)
     p, _ = _self(args, level)
-    return wrap_out(p.reshape(B(level), -1).diag_embed(ba.arguments["offset"], 1, 2), level)
+    return wrap_out(flat_batch(p).diag_embed(ba.arguments["offset"], 1, 2), level)
 
 
 @rule("tril", "triu", "tril_", "triu_")
@@ -418,7 +428,7 @@ def repeat_interleave(op, args, kwargs, level):
     if reps is None:
         raise _Fallback
     if dim is None:
-        p, d = p.reshape(B(level), -1), 1
+        p, d = flat_batch(p), 1
     else:
         d = wdim(dim, r) + 1 if r else 1
         p = p if r else p.unsqueeze(1)

@@ -1,12 +1,17 @@
 """jacrev, jacfwd and hessian (= jacfwd(jacrev(f))).
 
-jacrev builds all rows of the Jacobian in one backward pass on the batch of basis cotangents
-(as PyTorch's vmap(vjp); `chunk_size` splits that batch), jacfwd all columns of each input in
-one pass of the batch of basis tangents (Jacobian-vector products by the double-backward
-trick of `eager_transforms`); both give PyTorch's layout: out.shape + input.shape per
-(output, input) pair, in the pytree structures of the outputs and of the differentiated
-arguments. Inside vmap, the rows and columns are physical values batched at every vmap level
-(see _batching_autograd.py), so vmap(jacrev(f)) is one Jacobian per sample.
+As PyTorch computes them: jacrev pulls back the standard basis of R^N (N: all outputs'
+elements, in order; split between the outputs) in one backward pass on that batch of
+cotangents (`chunk_size` splits the batch; 1 runs plain passes), then splits each input's
+(N, *input) result by output; jacfwd pushes the standard basis of the primals' elements in one
+pass of batched tangents (Jacobian-vector products by the double-backward trick of
+`eager_transforms`), then splits each output's result by primal. So the blocks of one input
+(jacrev) or of one output (jacfwd) are pieces of one tensor and share its graph. Layout:
+out.shape + input.shape per (output, input) pair, in the pytree structures of the outputs and
+of the differentiated arguments. Inside vmap, the rows and columns are physical values batched
+at every vmap level (see _batching_autograd.py), so vmap(jacrev(f)) is one Jacobian per
+sample. jacfwd's `randomness`: 'error' refuses draws from the default generator, 'same' holds
+by construction (one call of func), 'different' runs PyTorch's vmap over the basis.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from .._tensor import Tensor
+from .._random import refuse_draws
 from ..autograd import grad as _autograd_grad
 from ..autograd.grad_mode import enable_grad
 from ._batching_autograd import Batch
+from ._batching_core import vmap_error
 from ._levels import (
     Level,
     check_argnums,
@@ -27,15 +33,17 @@ from ._levels import (
     slice_args,
 )
 from ._pytree import tree_flatten, tree_unflatten
-from .eager_transforms import JVP_STR, _check_dual, _Linearized, _split_aux, _vjp
+from .eager_transforms import (
+    JVP_STR,
+    _check_dual,
+    _current,
+    _jvp,
+    _Linearized,
+    _split_aux,
+    _vjp,
+)
 
 __all__ = ["jacrev", "jacfwd", "hessian"]
-
-
-def stack(tensors: list, dim: int) -> Tensor:
-    from .. import stack as _stack  # the public op (its home module may move)
-
-    return _stack(tensors, dim)
 
 
 def _assemble(per_output: list, out_spec, primals_spec, argnums):
@@ -62,97 +70,124 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
 
     @functools.wraps(func)
     def wrapper(*args):
-        from .._creation import zeros_like
-
         check_real("jacrev", args, True)
-        output, _, aux, pb = _vjp(func, args, argnums, has_aux)
+        output, _, aux, pb = _vjp(_current(func), args, argnums, has_aux)
         flat_output, out_spec = tree_flatten(output)
         check_real("jacrev", flat_output, False)
-        flat_primals, primals_spec = tree_flatten(slice_args(args, argnums, as_tuple=True))
-        level, inner, batch = pb.level, pb.inputs, pb.batch
-        create = pb.outside
-        per_output = []
-        for o in pb.outs:  # the outputs as recorded (physical, with their graphs)
-            n = batch.numel(o) if o.requires_grad else 0
-            rows = _rows(o, n, inner, batch, create, chunk_size) if n else None
-            blocks = []
-            for j, p in enumerate(inner):
+        _, primals_spec = tree_flatten(slice_args(args, argnums, as_tuple=True))
+        level, inner, batch, outs = pb.level, pb.inputs, pb.batch, pb.outs
+        numels = [batch.numel(o) for o in outs]
+        per_input = _rows(outs, numels, inner, batch, pb.outside, chunk_size)
+        per_output = [[] for _ in outs]
+        for p, r in zip(inner, per_input):
+            # r: (N, *prefix, *p) for all N rows (every output's elements, in order), split
+            # by output: (n, *prefix, *p) -> (*prefix, n, *p) -> (*prefix, *o, *p)
+            r = level.lower(r)
+            for k, (o, piece) in enumerate(zip(outs, r.split(numels, 0))):
                 shape = tuple(o.shape) + tuple(p.shape)[batch.n:]
-                if rows is None:
-                    blocks.append(batch.wrap(p.new_zeros(shape)))
-                    continue
-                r = rows[j]
-                r = zeros_like(p).expand((n,) + tuple(p.shape)) if r is None else r
-                # (n, *prefix, *p) -> (*prefix, n, *p) -> (*prefix, *o, *p)
-                blocks.append(batch.wrap(level.lower(r.movedim(0, batch.n).reshape(shape))))
-            per_output.append(blocks)
+                piece = piece.movedim(0, batch.n).reshape(shape) if batch.n else \
+                    piece.view(shape)
+                per_output[k].append(batch.wrap(piece))
         jac = _assemble(per_output, out_spec, primals_spec, argnums)
         return (jac, aux) if has_aux else jac
 
     return wrapper
 
 
-def _rows(o, n: int, inner: list, batch, create: bool, chunk_size) -> list:
-    """Every row of d o / d inner at once: one backward pass on the batch of the n basis
-    cotangents of o's logical elements (in chunks of chunk_size), as PyTorch's vmap(vjp).
-    Result j: (n, *inner[j].shape) or None where no path reaches inner[j]."""
-    eye = o.new_zeros((n, n))
-    eye.diagonal().fill_(1)
-    basis = eye.view((n,) + (1,) * batch.n + tuple(o.shape)[batch.n:]).expand(
-        (n,) + tuple(o.shape))
-    step = n if chunk_size is None else chunk_size
-    parts = []
-    for start in range(0, n, step):
-        parts.append(_autograd_grad([o], inner, [basis[start:start + step]], retain_graph=True,
-                                    create_graph=create, allow_unused=True,
-                                    is_grads_batched=True))
-    if len(parts) == 1:
-        return list(parts[0])
-    from .. import cat
+def _chunk_sizes(total: int, chunk_size) -> list:
+    if chunk_size and chunk_size < total:
+        sizes = [chunk_size] * (total // chunk_size)  # (a non-int chunk_size fails here)
+        if total % chunk_size:
+            sizes.append(total % chunk_size)
+        return sizes
+    return [total]
 
-    return [None if parts[0][j] is None else cat([q[j] for q in parts], 0)
-            for j in range(len(inner))]
+
+def _rows(outs: list, numels: list, inner: list, batch, create: bool, chunk_size) -> list:
+    """Every row of the Jacobian of all outputs together (N = sum(numels) rows, the outputs'
+    logical elements in order) by the inputs, as PyTorch's vmap(vjp_fn) over the standard
+    basis of R^N split between the outputs: one backward pass on a batch of N cotangents (in
+    chunks of chunk_size; chunk_size=1 runs plain passes, one per row, as PyTorch does).
+    Result j: (N, *inner[j].shape); zeros where no path reaches inner[j]."""
+    from .. import cat
+    from .._creation import zeros_like
+
+    total = sum(numels)
+    diff = [k for k, o in enumerate(outs) if o.requires_grad]
+    parts = []
+    done = 0
+    for size in _chunk_sizes(total, chunk_size):
+        cots, offset = [], 0
+        for k, (o, n) in enumerate(zip(outs, numels)):
+            if k in diff:
+                # rows done..done+size of the basis, restricted to o's n columns
+                e = o.new_zeros((size, n))
+                e.diagonal(done - offset).fill_(1)
+                e = e.view((size,) + (1,) * batch.n + tuple(o.shape)[batch.n:])
+                cots.append(e.expand((size,) + tuple(o.shape)))
+            offset += n
+        got = [None] * len(inner)
+        if size == 0 or not diff:
+            pass
+        elif chunk_size == 1:  # plain passes (no batching), a row at a time
+            got = _autograd_grad([outs[k] for k in diff], inner, [c[0] for c in cots],
+                                 retain_graph=True, create_graph=create, allow_unused=True)
+            got = [None if g is None else g.unsqueeze(0) for g in got]
+        else:
+            got = _autograd_grad([outs[k] for k in diff], inner, cots, retain_graph=True,
+                                 create_graph=create, allow_unused=True, is_grads_batched=True)
+        parts.append([zeros_like(p).expand((size,) + tuple(p.shape)) if g is None else g
+                      for g, p in zip(got, inner)])
+        done += size
+    if len(parts) == 1:
+        return parts[0]
+    return [cat([q[j] for q in parts], 0) for j in range(len(inner))]
 
 
 _RANDOMNESS = ("error", "different", "same")
 
 
-def forward_blocks(level: Level, primals: list, outs: list, batch: Batch | None = None) -> list:
+def forward_blocks(level: Level, primals: list, outs: list, batch: Batch | None = None,
+                   functional: bool = False) -> list:
     """blocks[k][j] = d outs[k] / d primals[j] (shape outs[k].shape + primals[j].shape, dtype
-    of outs[k]), one Jacobian-vector product per element of each primal (a column). Values
-    are physical (batch.n batch dims in front); the blocks are returned as the caller sees them."""
+    of outs[k]), as PyTorch's vmap(jvp) over the standard basis of R^N (N: the primals'
+    logical elements, in order) split between the primals: one pass on the batch of N
+    tangents gives all columns of outs[k] as one tensor, then split by primal (so the blocks
+    of one output share its graph). Values are physical (batch.n batch dims in front); the
+    blocks are returned as the caller sees them. functional: autograd.functional's layout
+    ops (split along the batch dim, permute, reshape) instead of torch.func's (unflatten)."""
     batch = Batch(active=False) if batch is None else batch
     lin = _Linearized(level, primals, outs)
-    cols = [[None] * len(primals) for _ in outs]
-    for j, p in enumerate(primals):
-        n = batch.numel(p)
-        if not n:
-            continue
-        # every column at once: one pass on the batch of the n basis tangents of p
-        eye = p.new_zeros((n, n))
-        eye.diagonal().fill_(1)
-        tangents = [None] * len(primals)
-        tangents[j] = eye.view((n,) + (1,) * batch.n + tuple(p.shape)[batch.n:]).expand(
-            (n,) + tuple(p.shape))
-        for k, r in enumerate(lin.push(tangents, batched=True)):
-            cols[k][j] = r  # (n, *outs[k].shape), or None
+    numels = [batch.numel(p) for p in primals]
+    total = sum(numels)
+    pushed = [None] * len(outs)
+    if total:
+        tangents, offset = [], 0
+        for p, n in zip(primals, numels):
+            e = p.new_zeros((total, n))
+            e.diagonal(-offset).fill_(1)
+            e = e.view((total,) + (1,) * batch.n + tuple(p.shape)[batch.n:])
+            tangents.append(e.expand((total,) + tuple(p.shape)))
+            offset += n
+        pushed = lin.push(tangents, batched=True)  # per output: (N, *o.shape), or None
     blocks = []
-    for o, o_cols in zip(outs, cols):
-        row = []
-        for p, c in zip(primals, o_cols):
-            shape = tuple(o.shape) + tuple(p.shape)[batch.n:]
-            if c is None:  # (also when p has no elements)
-                row.append(batch.wrap(o.new_zeros(shape)))
-            else:
-                row.append(batch.wrap(c.movedim(0, -1).reshape(shape)))
-        blocks.append(row)
+    for o, c in zip(outs, pushed):
+        shapes = [tuple(o.shape) + tuple(p.shape)[batch.n:] for p in primals]
+        if c is None:  # (also when the primals have no elements)
+            blocks.append([batch.wrap(o.new_zeros(shape)) for shape in shapes])
+        elif functional:
+            blocks.append([batch.wrap(piece.permute(*range(1, piece.dim()), 0).reshape(shape))
+                           for piece, shape in zip(c.split(numels, 0), shapes)])
+        else:  # (the last dim split into each primal's logical shape: views)
+            blocks.append([batch.wrap(piece.view(shape)) for piece, shape
+                           in zip(c.movedim(0, -1).split(numels, -1), shapes)])
     return blocks
 
 
 def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
            randomness: str = "error") -> Callable:
-    """A function computing the Jacobian of func with respect to args[argnums] a column at a
-    time (Jacobian-vector products, by the double-backward trick for now).
+    """A function computing the Jacobian of func with respect to args[argnums] by forward
+    mode (all columns in one pass; Jacobian-vector products by the double-backward trick).
 
     >>> import tapegrad
     >>> from tapegrad.func import jacfwd
@@ -175,6 +210,8 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
                 "Only allowed values for randomness are 'error', 'different', or 'same'. "
                 f"Got {randomness}"
             )
+        if randomness == "different":  # each column draws its own numbers: PyTorch's way
+            return _jacfwd_by_vmap(func, args, argnums, has_aux, flat_primals, primals_spec)
         level = Level()
         batch = Batch()
         with enable_grad():
@@ -184,8 +221,16 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
                 lifted.append(level.lift(batch.phys(p)))
             duals = tree_unflatten([batch.wrap(q) for q in lifted], primals_spec)
             wrapped = check_argnums(argnums, len(args))
-            out = func(*replace_args(args, argnums,
-                                     duals[0] if isinstance(wrapped, int) else duals))
+            # one call serves every column, so 'same' randomness holds by construction; in
+            # 'error' mode a draw from the default generator is refused, as PyTorch refuses
+            # a random op under the vmap of its columns
+            call_args = replace_args(args, argnums,
+                                     duals[0] if isinstance(wrapped, int) else duals)
+            if randomness == "error":
+                with refuse_draws(_random_op_error):
+                    out = _current(func)(*call_args)
+            else:
+                out = _current(func)(*call_args)
             aux = None
             if has_aux:
                 out, aux = _split_aux(out, JVP_STR)
@@ -198,6 +243,51 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
         return (jac, aux) if has_aux else jac
 
     return wrapper
+
+
+def _random_op_error():
+    from ._batching_rules_random import ERROR_MSG
+
+    return vmap_error(ERROR_MSG)
+
+
+def _jacfwd_by_vmap(func, args: tuple, argnums, has_aux: bool, flat_primals: list,
+                    primals_spec):
+    """jacfwd with randomness='different', as PyTorch computes it: jvp on each basis tangent
+    under vmap(randomness='different'), so every column runs func with its own random
+    numbers. Aux outputs are those of the first column."""
+    from .. import split
+    from .vmap import vmap
+
+    numels = [p.numel() for p in flat_primals]
+    total = sum(numels)
+    flat_basis, start = [], 0
+    for p, n in zip(flat_primals, numels):
+        b = p.new_zeros((total, n))
+        b[start:start + n].diagonal().fill_(1)
+        flat_basis.append(b.view((total,) + tuple(p.shape)))
+        start += n
+
+    def push_jvp(*basis):
+        out = _jvp(_current(func), args, tree_unflatten(list(basis), primals_spec), argnums,
+                   False, has_aux)
+        check_real("jacfwd", out[0], False)
+        return (out[1], out[2]) if has_aux else out[1]
+
+    results = vmap(push_jvp, randomness="different")(*flat_basis)
+    aux = None
+    if has_aux:
+        results, aux = results
+        leaves, aux_spec = tree_flatten(aux)
+        aux = tree_unflatten([a[0] for a in leaves], aux_spec)
+    jac_outs, spec = tree_flatten(results)
+    per_output = []
+    for jac_out in jac_outs:
+        cols = split(jac_out.movedim(0, -1), numels, dim=-1)
+        per_output.append([c.unflatten(-1, tuple(p.shape)) if p.dim() else c.squeeze(-1)
+                           for p, c in zip(flat_primals, cols)])
+    jac = _assemble(per_output, spec, primals_spec, argnums)
+    return (jac, aux) if has_aux else jac
 
 
 def hessian(func: Callable, argnums=0) -> Callable:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict, deque
 from typing import Any
 
+from .._size import Size
+
 __all__ = ["TreeSpec", "LEAF", "tree_flatten", "tree_unflatten", "treespec_pprint"]
 
 
@@ -37,6 +39,8 @@ def _kind(x):
         return "deque", deque, x.maxlen, list(x)
     if isinstance(x, tuple) and hasattr(t, "n_fields"):  # tapegrad.return_types (structseq)
         return t.__name__, t, None, list(x)
+    if t is Size:  # (a node of PyTorch's pytree too: its ints are the leaves)
+        return "Size", t, None, list(x)
     return None
 
 
@@ -105,7 +109,7 @@ def tree_unflatten(leaves, spec: TreeSpec) -> Any:
         if s.name is None:
             return next(it)
         kids = [build(c) for c in s.children]
-        if s.name == "tuple":
+        if s.name == "tuple" or s.name == "Size":  # (a Size comes back a tuple, as in PyTorch)
             return tuple(kids)
         if s.name == "list":
             return kids

@@ -18,6 +18,7 @@ from .._tensor import Tensor
 from ..autograd import grad as _autograd_grad
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ._batching_autograd import Batch, loop_over
+from ._batching_core import STATE
 from ._levels import (
     Level,
     check_argnums,
@@ -42,6 +43,17 @@ def _split_aux(out, api: str):
     return out
 
 
+def _current(func: Callable) -> Callable:
+    """func as it must be called now: inside vmap, a public op or Function.apply fetched
+    before vmap ran (grad(tapegrad.sum), jacrev(tapegrad.sin)) is called through its
+    dispatcher."""
+    if not STATE.layers:
+        return func
+    from ._batching_install import resolve
+
+    return resolve(func)
+
+
 # --- grad ---------------------------------------------------------------------------------
 def _grad_and_value(func: Callable, argnums, has_aux: bool, args: tuple, kwargs: dict):
     api = "grad_and_value(f)(*args)"
@@ -52,7 +64,7 @@ def _grad_and_value(func: Callable, argnums, has_aux: bool, args: tuple, kwargs:
         lifted, flat_diff = batch.lift(level, diff)
         _, spec = tree_flatten(lifted)
         args = replace_args(args, argnums, lifted)
-        output = func(*args, **kwargs)
+        output = _current(func)(*args, **kwargs)
         aux = None
         if has_aux:
             output, aux = _split_aux(output, api)
@@ -145,7 +157,7 @@ def _vjp(func: Callable, primals: tuple, argnums, has_aux: bool):
             lifted, flat_diff = batch.lift(level, diff)
             args = replace_args(primals, argnums, lifted)
         _, diff_spec = tree_flatten(lifted)
-        out = func(*args)
+        out = _current(func)(*args)
         aux = None
         if has_aux:
             out, aux = _split_aux(out, "vjp(f, *primals)")
@@ -302,7 +314,7 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
         else:
             wrapped = check_argnums(argnums, len(primals))
             args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
-        out = func(*args)
+        out = _current(func)(*args)
         aux = None
         if has_aux:
             out, aux = _split_aux(out, JVP_STR)
