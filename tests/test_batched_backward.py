@@ -293,3 +293,17 @@ def test_jacfwd_refuses_random_ops_without_drawing():
         return m.randn(4)
 
     both(prog)
+
+
+def test_vmap_over_a_transformer_layer_with_its_default_activation():
+    """TransformerEncoderLayer keeps F.relu (fetched at construction) as its activation:
+    under vmap it still goes through the dispatcher."""
+    def prog(m):
+        m.manual_seed(0)
+        layer = m.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        x = m.randn(3, 4, 8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (torch's attention kernel has no rule)
+            return m.func.vmap(lambda t: layer(t.unsqueeze(0)).squeeze(0))(x)
+
+    both(prog)

@@ -25,6 +25,7 @@ tangent in place, as PyTorch does.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from typing import Any, NamedTuple
 
@@ -92,6 +93,8 @@ def enter_dual_level() -> int:
 def exit_dual_level(*, level: int | None = None) -> None:
     """Close the open level: every tangent made in it is dropped."""
     global _level
+    if _level is None and level is None:
+        raise RuntimeError("Dual level must be a positive number.")
     if _level is None or (level is not None and level != _level):
         raise RuntimeError(
             "Trying to exit a forward AD level that was not the last one that was created. "
@@ -113,7 +116,7 @@ def exit_dual_level(*, level: int | None = None) -> None:
     _touched.clear()
 
 
-class dual_level:  # noqa: N801 - PyTorch's name
+class dual_level(contextlib.ContextDecorator):  # noqa: N801 - PyTorch's name
     """Context manager in which dual tensors exist; their tangents vanish on exit.
 
     >>> import tapegrad
@@ -153,9 +156,11 @@ def make_dual(tensor, tangent, *, level: int | None = None):
             "Trying to create a dual Tensor for forward AD but no level exists, make sure to "
             "enter_dual_level() first.")
     for name, t in (("primal", tensor), ("tangent", tangent)):
-        if not (t.dtype.is_floating_point or t.dtype.is_complex):
+        if not (t.is_floating_point() or t.is_complex()):
             raise ValueError(
                 f"Expected {name} to be floating point or complex, but got: {t.dtype}")
+    if level is not None and level != _level:
+        raise RuntimeError("Invalid level given to _make_dual")
     if tuple(tangent.shape) != tuple(tensor.shape):
         raise RuntimeError(
             "Trying to set a forward gradient that has a different size than that of the "
@@ -166,16 +171,26 @@ def make_dual(tensor, tangent, *, level: int | None = None):
         raise NotImplementedError(
             "make_dual: a primal batched by vmap is not yet supported in tapegrad (a batch of "
             "tangents for a plain primal is)")
+    if _inference_on():  # (PyTorch: no dual tensors in inference mode, the primal back)
+        return tensor
+    if tangent_of(tensor) is not None:
+        raise RuntimeError(
+            "Making a dual Tensor based on a Tensor that already has a forward gradient at the "
+            f"same level {_level} is not supported.")
     global _suspended
     _suspended += 1
     try:
         out = tensor.view(tensor.shape)
-        if tangent.dtype != tensor.dtype:
-            tangent = tangent.to(tensor.dtype)
     finally:
         _suspended -= 1
-    _set_tangent(out, tangent)
+    _set_tangent(out, tangent)  # (its own dtype, as PyTorch keeps it)
     return out
+
+
+def _inference_on() -> bool:
+    from .grad_mode import is_inference_mode_enabled
+
+    return is_inference_mode_enabled()
 
 
 def unpack_dual(tensor, *, level: int | None = None) -> UnpackedDualTensor:
@@ -446,8 +461,10 @@ def _fit(res, outs, n) -> tuple:
         tshape = tuple(tan.shape) if _batched(tan) else tan._data.shape
         if tshape != shape:
             tan = tan.expand(shape) if len(tshape) <= len(shape) else tan.reshape(shape)
-        if tan._dtype is not dt:
-            tan = tan.real.to(dt) if tan._dtype.is_complex and not dt.is_complex else tan.to(dt)
+        if tan._dtype is not dt and (tan._dtype.is_complex and not dt.is_complex):
+            tan = tan.real  # (a real output's tangent is real)
+        elif tan._dtype is not dt and not (tan._dtype.is_floating_point or tan._dtype.is_complex):
+            tan = tan.to(dt)
         res[nr] = tan
     return tuple(res)
 

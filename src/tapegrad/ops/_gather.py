@@ -68,13 +68,22 @@ class GatherBackward0(Node):
 
 class ScatterAddBackward0(Node):
     # out = base + scatter(src): d/d base = g, d/d src = gather(g) at the same positions
-    __slots__ = ("dim", "index", "unique")
+    __slots__ = ("dim", "index", "unique", "shape")
 
     def vjp(self, g):
         nb, ns = self._next
         gb = g if nb[0] is not None else None
         gs = gather_along(g, self.dim, self.index, self.unique) if ns[0] is not None else None
         return gb, gs
+
+    def jvp(self, tb, ts):
+        # linear in (base, src): t_out = t_base + scatter_add(zeros, t_src), where only the
+        # part of src that the index covers is read (src may be larger than the index)
+        r = None if ts is None else scatter_add_along(None, self.dim, self.index, ts,
+                                                      self.shape, self.unique)
+        if tb is None:
+            return r
+        return tb if r is None else tb + r
 
 
 def gather_along(x: Tensor, dim: int, index, unique: bool = False) -> Tensor:
@@ -122,7 +131,7 @@ def scatter_add_along(base, dim: int, index, src: Tensor, shape=None,
     _scatter_add_np(out, dim, idx, s if s.dtype == out.dtype else s.astype(out.dtype), unique)
     node = new_node(ScatterAddBackward0, (base, src))
     if node is not None:
-        node.dim, node.index, node.unique = dim, idx, unique
+        node.dim, node.index, node.unique, node.shape = dim, idx, unique, out.shape
     return wrap(out, node)
 
 

@@ -181,6 +181,9 @@ class ScatterBackward1(Node):
     def vjp(self, g):
         return scatter_value(g, self.dim, self.index, 0)
 
+    def jvp(self, tx):
+        return scatter_value(tx, self.dim, self.index, 0)
+
 
 class ScatterBackward0(Node):
     # out = x with src written at index: d x = g zeroed at index, d src = g gathered at index
@@ -191,6 +194,16 @@ class ScatterBackward0(Node):
         gx = scatter_value(g, self.dim, self.index, 0) if nx[0] is not None else None
         gs = gather_along(g, self.dim, self.index) if ns[0] is not None else None
         return gx, gs
+
+    def jvp(self, tx, ts):
+        # out = x with src written at index: t_out = t_x with t_src written at index (only
+        # the part of src that the index covers is read)
+        from .._creation import zeros
+
+        (xshape, xdt), (sshape, sdt) = self._in_meta
+        tx = zeros(xshape, dtype=xdt) if tx is None else tx
+        ts = zeros(sshape, dtype=sdt) if ts is None else ts
+        return _scatter_src(tx, self.dim, self.index, ts)
 
 
 class DelayedError(Node):

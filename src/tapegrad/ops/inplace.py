@@ -534,6 +534,10 @@ def _inplace_view(op_name):
         rec = check_inplace(self)
         from .. import ops
 
+        tan = None
+        if _core.fw_on and not _fwad._suspended:
+            _fwad.flush()
+            tan = _fwad.tangent_of(self)  # (takes the same view below)
         if rec:
             alias = _make(self._data, self._grad_fn, self._requires_grad)
             alias._output_nr = self._output_nr
@@ -547,6 +551,12 @@ def _inplace_view(op_name):
                 r = getattr(ops, op_name)(self, *args)
         self._data = r._data
         self._bump_version()
+        if tan is not None:
+            _fwad._suspended += 1
+            try:
+                _fwad._set_tangent(self, getattr(ops, op_name)(tan, *args))
+            finally:
+                _fwad._suspended -= 1
         return self
 
     op.__name__ = op_name + "_"

@@ -63,6 +63,18 @@ def _get_clones(module: Module, n: int) -> ModuleList:
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 
+def _current(fn: Callable) -> Callable:
+    """The activation as vmap must call it: a function object stored before vmap ran
+    (F.relu by default) goes through vmap's dispatcher while vmap runs."""
+    from ...func._batching_core import STATE
+
+    if not STATE.layers:
+        return fn
+    from ...func._batching_install import resolve
+
+    return resolve(fn)
+
+
 def _get_activation_fn(activation: str) -> Callable[[Tensor], Tensor]:
     if activation == "relu":
         return F.relu
@@ -134,7 +146,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        x = self.linear2(self.dropout(_current(self.activation)(self.linear1(x))))
         return self.dropout2(x)
 
 
@@ -207,7 +219,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        x = self.linear2(self.dropout(_current(self.activation)(self.linear1(x))))
         return self.dropout3(x)
 
 
