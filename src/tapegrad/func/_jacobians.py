@@ -211,7 +211,8 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
                 f"Got {randomness}"
             )
         if randomness == "different":  # each column draws its own numbers: PyTorch's way
-            return _jacfwd_by_vmap(func, args, argnums, has_aux, flat_primals, primals_spec)
+            return _jacfwd_by_vmap(func, args, argnums, has_aux, flat_primals, primals_spec,
+                                   randomness)
         level = Level()
         batch = Batch()
         with enable_grad():
@@ -252,10 +253,10 @@ def _random_op_error():
 
 
 def _jacfwd_by_vmap(func, args: tuple, argnums, has_aux: bool, flat_primals: list,
-                    primals_spec):
-    """jacfwd with randomness='different', as PyTorch computes it: jvp on each basis tangent
-    under vmap(randomness='different'), so every column runs func with its own random
-    numbers. Aux outputs are those of the first column."""
+                    primals_spec, randomness: str = "different"):
+    """jacfwd as PyTorch computes it: jvp on each basis tangent under vmap(randomness=...),
+    so with 'different' every column runs func with its own random numbers. Aux outputs are
+    those of the first column."""
     from .. import split
     from .vmap import vmap
 
@@ -274,7 +275,7 @@ def _jacfwd_by_vmap(func, args: tuple, argnums, has_aux: bool, flat_primals: lis
         check_real("jacfwd", out[0], False)
         return (out[1], out[2]) if has_aux else out[1]
 
-    results = vmap(push_jvp, randomness="different")(*flat_basis)
+    results = vmap(push_jvp, randomness=randomness)(*flat_basis)
     aux = None
     if has_aux:
         results, aux = results

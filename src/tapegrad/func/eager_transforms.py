@@ -299,6 +299,13 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
                 raise RuntimeError(
                     f"{JVP_STR}: Expected {name} to only contain Tensors, got {type(x)}"
                 )
+    from ..autograd import forward_ad
+
+    if forward_ad._level is None:  # forward mode proper (a dual level of its own)
+        for p, t in zip(flat_p, flat_t):
+            _check_dual(p, t)
+        with forward_ad.dual_level():
+            return _jvp_dual(func, primals, flat_p, flat_t, p_spec, argnums, strict, has_aux)
     level = Level()
     batch = Batch()
     with enable_grad():
@@ -337,6 +344,54 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
         primals_out = tree_unflatten([batch.lower_phys(level, o, False) for o in flat_out],
                                      out_spec)
         tangents_out = tree_unflatten(tangents_out, out_spec)
+    if has_aux:
+        return primals_out, tangents_out, aux
+    return primals_out, tangents_out
+
+
+def _jvp_dual(func, primals, flat_p, flat_t, p_spec, argnums, strict: bool, has_aux: bool):
+    """jvp by forward-mode AD: the primals made dual with the tangents (so custom Function
+    `jvp` rules and in-place code work as in PyTorch). Inside a dual level already (jvp of
+    jvp) the caller uses the double-backward trick instead."""
+    from .._creation import zeros_like
+    from ..autograd import forward_ad
+
+    level = Level()
+    batch = Batch()
+    with enable_grad():
+        lifted = []
+        for p, t in zip(flat_p, flat_t):
+            q = level.lift(batch.phys(p))
+            lifted.append(batch.wrap(forward_ad.make_dual(q, batch.phys(t))))
+        duals = tree_unflatten(lifted, p_spec)
+        if argnums is None:
+            args = duals
+        else:
+            wrapped = check_argnums(argnums, len(primals))
+            args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
+        out = _current(func)(*args)
+        aux = None
+        if has_aux:
+            out, aux = _split_aux(out, JVP_STR)
+            aux = batch.lower_tree(level, aux)
+        flat_out, out_spec = tree_flatten(out)
+        check_outputs(flat_out, JVP_STR)
+        flat_out = [batch.phys(o) for o in flat_out]
+        tangents_out = []
+        primals_out = []
+        for o in flat_out:
+            primal, r = forward_ad.unpack_dual(o)
+            if r is None:
+                if strict:
+                    raise RuntimeError(
+                        "jvp(f, primals, tangents, strict=True): The output of f is independent "
+                        "of the inputs. This is not allowed with strict=True."
+                    )
+                r = zeros_like(o)
+            tangents_out.append(batch.wrap(level.lower(r, False)))
+            primals_out.append(batch.lower_phys(level, primal, False))
+    primals_out = tree_unflatten(primals_out, out_spec)
+    tangents_out = tree_unflatten(tangents_out, out_spec)
     if has_aux:
         return primals_out, tangents_out, aux
     return primals_out, tangents_out
