@@ -72,3 +72,40 @@ def test_strict_jvp_of_an_independent_output():
     x = tapegrad.ones(2, dtype=tapegrad.float64)
     with pytest.raises(RuntimeError, match="independent of the inputs"):
         tapegrad.func.jvp(lambda a: tapegrad.zeros(2), (x,), (x,), strict=True)
+
+
+def _old_style(m):
+    class Old(m.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    return Old
+
+
+OLD_STYLE = {
+    "grad": lambda m, fn, x: fn.grad(lambda a: _old_style(m).apply(a).sum())(x),
+    "vjp": lambda m, fn, x: fn.vjp(_old_style(m).apply, x),
+    "jvp": lambda m, fn, x: fn.jvp(_old_style(m).apply, (x,), (x,)),
+    "jacrev": lambda m, fn, x: fn.jacrev(_old_style(m).apply)(x),
+    "jacfwd": lambda m, fn, x: fn.jacfwd(_old_style(m).apply)(x),
+    "hessian": lambda m, fn, x: fn.hessian(lambda a: _old_style(m).apply(a).sum())(x),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OLD_STYLE))
+def test_old_style_function_under_transforms(case):
+    """A Function without setup_context cannot run inside grad/vjp/jvp/jacrev/jacfwd/hessian:
+    PyTorch's error, word for word (it links PyTorch's docs); outside them it works."""
+    import tapegrad
+    from _helpers import error
+
+    ours = error(lambda: OLD_STYLE[case](tapegrad, tapegrad.func, tapegrad.ones(3)))
+    theirs = error(lambda: OLD_STYLE[case](torch, torch.func, torch.ones(3)))
+    assert ours == theirs and ours[0] == "RuntimeError"
+    both(lambda m: (_old_style(m).apply(m.ones(3)),
+                    m.autograd.functional.jacobian(_old_style(m).apply, m.ones(3))))

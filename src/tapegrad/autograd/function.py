@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -351,6 +352,8 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
     def apply(cls, *args, **kwargs):
         """Run forward on the arguments and record the call in the graph."""
         setup = cls.setup_context is not Function.setup_context
+        if not setup and TRANSFORMS.depth:
+            raise RuntimeError(SETUP_CONTEXT_MSG)
         if setup:
             bound = _signature(cls.forward).bind(*args, **kwargs)
             bound.apply_defaults()
@@ -359,6 +362,21 @@ class Function(FunctionCtx, metaclass=FunctionMeta):
 
 
 _signature = functools.lru_cache(maxsize=512)(inspect.signature)
+
+
+class _Transforms(threading.local):
+    """How many tapegrad.func transforms (grad, vjp, jvp, jacrev, jacfwd, hessian) are
+    calling their function in this thread: a Function needs setup_context inside them."""
+
+    depth = 0
+
+
+TRANSFORMS = _Transforms()
+SETUP_CONTEXT_MSG = (
+    "In order to use an autograd.Function with functorch transforms (vmap, grad, jvp, jacrev, "
+    "...), it must override the setup_context staticmethod. For more details, please see "
+    "https://pytorch.org/docs/main/notes/extending.func.html"
+)
 
 
 class InplaceFunction(Function):

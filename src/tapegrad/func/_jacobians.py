@@ -35,8 +35,8 @@ from ._levels import (
 from ._pytree import tree_flatten, tree_unflatten
 from .eager_transforms import (
     JVP_STR,
+    _call,
     _check_dual,
-    _current,
     _jvp,
     _Linearized,
     _split_aux,
@@ -71,7 +71,7 @@ def jacrev(func: Callable, argnums=0, *, has_aux: bool = False, chunk_size: int 
     @functools.wraps(func)
     def wrapper(*args):
         check_real("jacrev", args, True)
-        output, _, aux, pb = _vjp(_current(func), args, argnums, has_aux)
+        output, _, aux, pb = _vjp(func, args, argnums, has_aux)
         flat_output, out_spec = tree_flatten(output)
         check_real("jacrev", flat_output, False)
         _, primals_spec = tree_flatten(slice_args(args, argnums, as_tuple=True))
@@ -229,9 +229,9 @@ def jacfwd(func: Callable, argnums=0, has_aux: bool = False, *,
                                      duals[0] if isinstance(wrapped, int) else duals)
             if randomness == "error":
                 with refuse_draws(_random_op_error):
-                    out = _current(func)(*call_args)
+                    out = _call(func, *call_args)
             else:
-                out = _current(func)(*call_args)
+                out = _call(func, *call_args)
             aux = None
             if has_aux:
                 out, aux = _split_aux(out, JVP_STR)
@@ -270,7 +270,7 @@ def _jacfwd_by_vmap(func, args: tuple, argnums, has_aux: bool, flat_primals: lis
         start += n
 
     def push_jvp(*basis):
-        out = _jvp(_current(func), args, tree_unflatten(list(basis), primals_spec), argnums,
+        out = _jvp(func, args, tree_unflatten(list(basis), primals_spec), argnums,
                    False, has_aux)
         check_real("jacfwd", out[0], False)
         return (out[1], out[2]) if has_aux else out[1]

@@ -43,6 +43,19 @@ def _split_aux(out, api: str):
     return out
 
 
+def _call(func: Callable, *args, **kwargs):
+    """func(*args) as a transform calls it: inside vmap through its dispatcher (_current),
+    and counted as a transform call (an autograd.Function then needs setup_context, as in
+    PyTorch)."""
+    from ..autograd.function import TRANSFORMS
+
+    TRANSFORMS.depth += 1
+    try:
+        return _current(func)(*args, **kwargs)
+    finally:
+        TRANSFORMS.depth -= 1
+
+
 def _current(func: Callable) -> Callable:
     """func as it must be called now: inside vmap, a public op or Function.apply fetched
     before vmap ran (grad(tapegrad.sum), jacrev(tapegrad.sin)) is called through its
@@ -64,7 +77,7 @@ def _grad_and_value(func: Callable, argnums, has_aux: bool, args: tuple, kwargs:
         lifted, flat_diff = batch.lift(level, diff)
         _, spec = tree_flatten(lifted)
         args = replace_args(args, argnums, lifted)
-        output = _current(func)(*args, **kwargs)
+        output = _call(func, *args, **kwargs)
         aux = None
         if has_aux:
             output, aux = _split_aux(output, api)
@@ -157,7 +170,7 @@ def _vjp(func: Callable, primals: tuple, argnums, has_aux: bool):
             lifted, flat_diff = batch.lift(level, diff)
             args = replace_args(primals, argnums, lifted)
         _, diff_spec = tree_flatten(lifted)
-        out = _current(func)(*args)
+        out = _call(func, *args)
         aux = None
         if has_aux:
             out, aux = _split_aux(out, "vjp(f, *primals)")
@@ -321,7 +334,7 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
         else:
             wrapped = check_argnums(argnums, len(primals))
             args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
-        out = _current(func)(*args)
+        out = _call(func, *args)
         aux = None
         if has_aux:
             out, aux = _split_aux(out, JVP_STR)
@@ -369,7 +382,7 @@ def _jvp_dual(func, primals, flat_p, flat_t, p_spec, argnums, strict: bool, has_
         else:
             wrapped = check_argnums(argnums, len(primals))
             args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
-        out = _current(func)(*args)
+        out = _call(func, *args)
         aux = None
         if has_aux:
             out, aux = _split_aux(out, JVP_STR)
