@@ -328,20 +328,8 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
             q = level.lift(batch.phys(p))
             phys_p.append(q)
             lifted.append(batch.wrap(q))
-        duals = tree_unflatten(lifted, p_spec)
-        if argnums is None:
-            args = duals
-        else:
-            wrapped = check_argnums(argnums, len(primals))
-            args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
-        out = _call(func, *args)
-        aux = None
-        if has_aux:
-            out, aux = _split_aux(out, JVP_STR)
-            aux = batch.lower_tree(level, aux)
-        flat_out, out_spec = tree_flatten(out)
-        check_outputs(flat_out, JVP_STR)
-        flat_out = [batch.phys(o) for o in flat_out]
+        flat_out, out_spec, aux = _run_on_duals(func, primals, tree_unflatten(lifted, p_spec),
+                                                argnums, has_aux, level, batch)
         lin = _Linearized(level, phys_p, flat_out)
         pushed = lin.push([batch.phys(t) for t in flat_t])
         tangents_out = []
@@ -362,6 +350,24 @@ def _jvp(func: Callable, primals, tangents, argnums, strict: bool, has_aux: bool
     return primals_out, tangents_out
 
 
+def _run_on_duals(func, primals, duals, argnums, has_aux: bool, level, batch):
+    """func on the primals with the differentiated ones replaced by `duals`: (its flat
+    outputs as physical values, their spec, aux as the caller sees it)."""
+    if argnums is None:
+        args = duals
+    else:
+        wrapped = check_argnums(argnums, len(primals))
+        args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
+    out = _call(func, *args)
+    aux = None
+    if has_aux:
+        out, aux = _split_aux(out, JVP_STR)
+        aux = batch.lower_tree(level, aux)
+    flat_out, out_spec = tree_flatten(out)
+    check_outputs(flat_out, JVP_STR)
+    return [batch.phys(o) for o in flat_out], out_spec, aux
+
+
 def _jvp_dual(func, primals, flat_p, flat_t, p_spec, argnums, strict: bool, has_aux: bool):
     """jvp by forward-mode AD: the primals made dual with the tangents (so custom Function
     `jvp` rules and in-place code work as in PyTorch). Inside a dual level already (jvp of
@@ -376,20 +382,8 @@ def _jvp_dual(func, primals, flat_p, flat_t, p_spec, argnums, strict: bool, has_
         for p, t in zip(flat_p, flat_t):
             q = level.lift(batch.phys(p))
             lifted.append(batch.wrap(forward_ad.make_dual(q, batch.phys(t))))
-        duals = tree_unflatten(lifted, p_spec)
-        if argnums is None:
-            args = duals
-        else:
-            wrapped = check_argnums(argnums, len(primals))
-            args = replace_args(primals, argnums, duals[0] if isinstance(wrapped, int) else duals)
-        out = _call(func, *args)
-        aux = None
-        if has_aux:
-            out, aux = _split_aux(out, JVP_STR)
-            aux = batch.lower_tree(level, aux)
-        flat_out, out_spec = tree_flatten(out)
-        check_outputs(flat_out, JVP_STR)
-        flat_out = [batch.phys(o) for o in flat_out]
+        flat_out, out_spec, aux = _run_on_duals(func, primals, tree_unflatten(lifted, p_spec),
+                                                argnums, has_aux, level, batch)
         tangents_out = []
         primals_out = []
         for o in flat_out:
