@@ -58,6 +58,15 @@ def physical(fn, *args):
         raise
 
 
+def _view_result(op, args, out, level: int):
+    """A view op's physical result: the new value of the batched tensor itself for the in-place
+    form (t_, squeeze_, ...), else a new batched tensor."""
+    if op.inplace:
+        args[0]._value = out
+        return args[0]
+    return wrap_out(out, level)
+
+
 @rule("view", "reshape")
 @_w
 def view(op, args, kwargs, level):
@@ -127,10 +136,7 @@ def transpose(op, args, kwargs, level):
         out = p.view(p.shape)
     else:
         out = p.transpose(a + 1, b + 1)
-    if op.inplace:
-        args[0]._value = out
-        return args[0]
-    return wrap_out(out, level)
+    return _view_result(op, args, out, level)
 
 
 @rule("t", "t_")
@@ -140,10 +146,7 @@ def t(op, args, kwargs, level):
     if r > 2:
         raise ValueError("t() expects a tensor with <= 2 dimensions")
     out = p.transpose(1, 2) if r == 2 else p.view(p.shape)
-    if op.inplace:
-        args[0]._value = out
-        return args[0]
-    return wrap_out(out, level)
+    return _view_result(op, args, out, level)
 
 
 def _like_one_sample(x, level):
@@ -183,10 +186,7 @@ def squeeze(op, args, kwargs, level):
     else:
         ds = [d for d in dims_arg(dim, r) if r > 0 and shape[d] == 1]
     out = p.squeeze(tuple(d + 1 for d in ds)) if ds else p.view(p.shape)
-    if op.inplace:
-        args[0]._value = out
-        return args[0]
-    return wrap_out(out, level)
+    return _view_result(op, args, out, level)
 
 
 @rule("unsqueeze", "unsqueeze_")
@@ -196,10 +196,7 @@ def unsqueeze(op, args, kwargs, level):
     p, r = _self(args, level)
     d = wdim(ba.arguments["dim"], r + 1)
     out = p.unsqueeze(d + 1)
-    if op.inplace:
-        args[0]._value = out
-        return args[0]
-    return wrap_out(out, level)
+    return _view_result(op, args, out, level)
 
 
 def _expand(x, sizes, level):
